@@ -1,0 +1,3 @@
+"""Version of sklearn_ltuning."""
+
+__version__ = "0.1.0"

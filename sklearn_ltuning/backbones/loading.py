@@ -1,0 +1,296 @@
+"""Load a frozen backbone and its tokenizer once per process, and describe its shape."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .registry import BackboneSource, resolve_backbone
+
+# Encoders whose self-attention is bidirectional; every other text model is
+# treated as a decoder (score from the last real token).
+ENCODER_TYPES = frozenset(
+    {
+        "bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "mpnet",
+        "albert", "deberta", "deberta-v2", "modernbert", "ernie", "nomic_bert", "xlm",
+    }
+)  # fmt: skip
+
+_LOADED: dict[tuple, BackboneHandle] = {}
+_LOCK = threading.Lock()
+_LOAD_STATS = {"loads": 0, "seconds": 0.0}
+
+
+def cache_home():
+    """Folder where converted backbones (e.g. dequantized GGUF) are kept.
+
+    ``$SKLEARN_LTUNING_HOME`` if set, else ``$XDG_CACHE_HOME/sklearn_ltuning`` or
+    ``~/.cache/sklearn_ltuning``.
+    """
+    env = os.environ.get("SKLEARN_LTUNING_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (
+        Path(xdg).expanduser() / "sklearn_ltuning"
+        if xdg
+        else Path.home() / ".cache" / "sklearn_ltuning"
+    )
+
+
+@dataclass(frozen=True)
+class BackboneShape:
+    """What the methods need to know about a backbone.
+
+    Attributes
+    ----------
+    model_type : str
+    is_decoder : bool
+        True for causal decoders (GPT-2, Llama, Qwen2, ...): pool the last real token.
+    n_layers, hidden_size, n_heads, n_kv_heads, head_dim : int
+        ``n_kv_heads`` is smaller than ``n_heads`` under grouped-query attention;
+        prefix keys and values are sized by it.
+    max_positions : int
+        How many positions the input (plus any prompt) may occupy.
+    supports_cache : bool
+        Whether the model's forward accepts a key/value cache, through which
+        prefixes enter every layer.
+    cache_arg : str or None
+        Name of that forward argument (``"cache"`` or ``"past_key_values"``).
+    """
+
+    model_type: str
+    is_decoder: bool
+    n_layers: int
+    hidden_size: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    max_positions: int
+    supports_cache: bool
+    cache_arg: str | None
+    forward_args: frozenset = frozenset()
+
+
+class BackboneHandle:
+    """A loaded, frozen backbone shared read-only by every estimator in the process.
+
+    It is not a registered submodule of the trainable modules, so it is never in
+    their ``state_dict``, never seen by their optimizers, and pickles as its
+    source only: unpickling re-resolves the weights through :func:`load_backbone`.
+
+    Attributes
+    ----------
+    source : BackboneSource
+    model : transformers.PreTrainedModel
+        In eval mode, every parameter with ``requires_grad=False``.
+    tokenizer : transformers.PreTrainedTokenizerBase
+    shape : BackboneShape
+    device : torch.device
+    """
+
+    def __init__(self, source, model, tokenizer, shape, device, trust_remote_code):
+        self.source = source
+        self.model = model
+        self.tokenizer = tokenizer
+        self.shape = shape
+        self.device = device
+        self.trust_remote_code = trust_remote_code
+        self._fingerprint = None
+
+    def __getstate__(self):
+        return {
+            "source": self.source,
+            "device": str(self.device),
+            "trust_remote_code": self.trust_remote_code,
+        }
+
+    def __setstate__(self, state):
+        other = load_backbone(
+            state["source"], device=state["device"], trust_remote_code=state["trust_remote_code"]
+        )
+        self.__dict__.update(other.__dict__)
+
+    def __repr__(self):
+        return f"BackboneHandle({self.source.name or self.source.path!r}, device={self.device})"
+
+    @property
+    def forward_args(self):
+        """Names of the keyword arguments the backbone's forward accepts."""
+        return self.shape.forward_args
+
+    @property
+    def fingerprint(self):
+        """SHA-256 over the config and the weights, to recognise the same backbone later."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(self.model.config.to_json_string(use_diff=False).encode())
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+
+def _shape_of(model):
+    import torch
+
+    config = model.config
+    model_type = getattr(config, "model_type", "unknown")
+    n_heads = int(config.num_attention_heads)
+    hidden = int(config.hidden_size)
+    n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads)
+    head_dim = int(getattr(config, "head_dim", None) or hidden // n_heads)
+    max_pos = int(getattr(config, "max_position_embeddings", None) or 512)
+    # RoBERTa-style embeddings reserve the first padding_idx + 1 positions.
+    if model_type in {"roberta", "xlm-roberta", "camembert"}:
+        max_pos -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    params = inspect.signature(model.forward).parameters
+    cache_arg = next((a for a in ("cache", "past_key_values") if a in params), None)
+    embeddings = model.get_input_embeddings()
+    if not isinstance(embeddings, torch.nn.Embedding):
+        raise ValueError(
+            f"backbone of type {type(model).__name__} has no token embedding table; "
+            "sklearn_ltuning needs a text model (encoder or decoder language model)."
+        )
+    return BackboneShape(
+        model_type=model_type,
+        is_decoder=model_type not in ENCODER_TYPES,
+        n_layers=int(config.num_hidden_layers),
+        hidden_size=hidden,
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        head_dim=head_dim,
+        max_positions=max_pos,
+        supports_cache=cache_arg is not None,
+        cache_arg=cache_arg,
+        forward_args=frozenset(params),
+    )
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' weight-loading progress bars and info logs."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _gguf_folder(source, trust_remote_code):
+    """Dequantize a GGUF backbone once into a safetensors folder under :func:`cache_home`."""
+    from transformers import AutoModel, AutoTokenizer
+
+    gguf_path = Path(source.path) / source.gguf_file
+    stat = gguf_path.stat()
+    tag = hashlib.sha256(f"{gguf_path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_home() / "backbones" / f"{source.name or gguf_path.stem}-{tag}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        model = AutoModel.from_pretrained(
+            source.path, gguf_file=source.gguf_file, trust_remote_code=trust_remote_code
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
+    """Load (or reuse) a frozen backbone and its tokenizer.
+
+    Within one process, each (source, device) pair is loaded once; later calls,
+    such as the clones fitted by ``GridSearchCV``, get the same read-only handle.
+
+    Parameters
+    ----------
+    backbone : str, os.PathLike or BackboneSource
+        See :func:`~sklearn_ltuning.backbones.resolve_backbone`.
+    device : str or torch.device, default="cpu"
+    trust_remote_code : bool, default=False
+        Passed to ``from_pretrained``; off unless the user turns it on.
+
+    Returns
+    -------
+    handle : BackboneHandle
+    """
+    import time
+
+    import torch
+
+    source = backbone if isinstance(backbone, BackboneSource) else resolve_backbone(backbone)
+    device = torch.device(device)
+    key = (source.key, str(device), bool(trust_remote_code))
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        start = time.perf_counter()
+        handle = _load_uncached(source, device, trust_remote_code)
+        _LOAD_STATS["loads"] += 1
+        _LOAD_STATS["seconds"] += time.perf_counter() - start
+        _LOADED[key] = handle
+        return handle
+
+
+def _load_uncached(source, device, trust_remote_code):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = source.path
+    with _quiet_transformers():
+        if source.gguf_file:
+            path = str(_gguf_folder(source, trust_remote_code))
+        try:
+            model = AutoModel.from_pretrained(
+                path, trust_remote_code=trust_remote_code, dtype=torch.float32
+            )
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"Could not load backbone {source.name or source.path!r} from {path!r}: {exc}"
+            ) from exc
+    shape = _shape_of(model)
+    if tokenizer.pad_token is None:
+        # Decoders often ship without a pad token; padded positions are masked anyway.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    model.to(device)
+    return BackboneHandle(source, model, tokenizer, shape, device, trust_remote_code)
+
+
+def backbone_load_stats():
+    """Number of backbone loads in this process and the seconds they took."""
+    return dict(_LOAD_STATS)
+
+
+def clear_backbone_cache():
+    """Forget every loaded backbone (frees memory once no estimator holds it)."""
+    with _LOCK:
+        _LOADED.clear()

@@ -1,0 +1,525 @@
+"""LTuningClassifier: the scikit-learn face of L-Tuning and its prefix/prompt baselines."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .backbones.registry import DEFAULT_BACKBONE
+from .inputs import pad, tokenize, validate_texts
+from .labels import encode_labels, resolve_label_texts
+
+#: Methods whose virtual tokens come from label texts.
+LTUNING_METHODS = ("lt_prefix", "lt_prompt")
+#: Positions an input must keep after the prefix takes its share.
+MIN_INPUT_POSITIONS = 8
+#: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
+PREDICT_CHUNK = 2048
+
+
+def _callable_or_none(value):
+    return value is None or callable(value)
+
+
+class LTuningClassifier(ClassifierMixin, BaseEstimator):
+    """Text classifier that tunes label-based prefixes or prompts of a frozen language model.
+
+    L-Tuning (Kowsher et al., ICLR 2024 Tiny Papers) reads each class's label text
+    through the frozen backbone and learns small maps that turn that reading into a
+    label-specific prefix (``"lt_prefix"``) or prompt (``"lt_prompt"``). An input is
+    scored against every label; the best label wins. The classic baselines
+    ``"prefix"`` (P-Tuning v2) and ``"prompt"`` (Lester et al.) share the same
+    backbone handling, pooling and training loop with a K-way head.
+
+    Training runs in a skorch net (``net_``): its history, callbacks and
+    ``train_split`` behave as in skorch.
+
+    Parameters
+    ----------
+    method : {"lt_prefix", "lt_prompt", "prefix", "prompt"}, default="lt_prefix"
+        How label information (or none, for the baselines) enters the backbone.
+    backbone : str or os.PathLike, default="minilm-l6"
+        A registered name (:func:`~sklearn_ltuning.list_backbones`), a local model
+        folder, or a Hugging Face hub id. The default is the packaged
+        all-MiniLM-L6-v2, loaded offline.
+    prefix_length : int, default=8
+        Number of virtual tokens: prefix positions per layer or prompt embeddings.
+        For the L-Tuning methods it is also the label length ``l``: each label text
+        is tokenized (special tokens included), padded with "." tokens or cut to
+        ``prefix_length`` tokens, and every token position becomes one virtual token.
+    label_texts : None, str or dict, default=None
+        Text read for each class. ``None``: the class name (``"not_entailment"`` is
+        read as ``"not entailment"``). A string containing ``{label}`` is a template
+        (``"The relation is {label}."``). A dict maps every class to its text.
+        Used by the L-Tuning methods; stored in ``label_texts_`` for all.
+    label_map : {"pooled", "token"}, default="pooled"
+        LT-prefix only. ``"pooled"``: the paper's self-attention pooling scores then a
+        linear map to the per-layer prefix. ``"token"``: map each label token's
+        hidden state to its prefix position directly (more parameters).
+    objective : {"binary", "softmax"}, default="binary"
+        L-Tuning only. ``"binary"``: the paper's positive/negative label pairs with
+        binary cross-entropy. ``"softmax"``: score all labels per example,
+        cross-entropy over them (K forwards per example instead of one).
+    pooling : {"auto", "mean", "cls", "last"}, default="auto"
+        How the input positions are pooled for the head. ``"auto"``: ``"last"`` (the
+        last real token) for decoders, ``"mean"`` for encoders.
+    max_length : int, default=128
+        Longest input in tokens; pairs are truncated longest-first. Inputs are also
+        cut to the backbone's position budget minus ``prefix_length``.
+    max_epochs : int, default=3
+    batch_size : int, default=16
+        Inputs per training step and per prediction forward (times K labels for
+        the L-Tuning methods at prediction).
+    lr : float, default=1e-3
+        Learning rate of the optimizer (AdamW unless ``net_kwargs`` says otherwise).
+    train_split : None, float, int or callable, default=None
+        ``None`` trains on all data. A float in (0, 1) or an int >= 2 holds out a
+        stratified validation fraction/fold (skorch's ``ValidSplit``); any skorch
+        ``train_split`` callable is passed through. With validation data the
+        history records ``valid_loss`` (K-way log-loss) and ``valid_acc``.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        E.g. ``EarlyStopping``, ``Checkpoint``, ``LRScheduler``, ``ProgressBar``.
+    warm_start : bool, default=False
+        If True, ``fit`` on a fitted estimator continues training its parameters.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``; ``"auto"`` picks CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batch order and negative labels. The same int gives
+        the same model on CPU.
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's epoch table and batch progress bars.
+    trust_remote_code : bool, default=False
+        Passed to ``from_pretrained``; leave off unless you trust the model's code.
+    net_kwargs : dict, default=None
+        Extra settings for the skorch net, with skorch's ``__`` routing, e.g.
+        ``{"optimizer__weight_decay": 0.01}`` or ``{"optimizer": torch.optim.SGD}``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted as ``numpy.unique`` sorts them.
+    label_texts_ : list of str
+        The text read for each class, in ``classes_`` order.
+    n_features_in_ : int
+        1 for single texts, 2 for (premise, hypothesis) pairs.
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame with string column names.
+    net_ : LTuningNet
+        The fitted skorch net; ``net_.history`` holds the training history.
+    backbone_ : BackboneHandle
+        The frozen backbone, shared with other estimators in this process.
+    max_input_tokens_ : int
+        Tokens kept per input after truncation.
+    n_trainable_params_ : int
+        Number of trained numbers (method maps and head).
+
+    Examples
+    --------
+    >>> from sklearn_ltuning import LTuningClassifier
+    >>> X = [("A man plays a guitar.", "Someone makes music."),
+    ...      ("A man plays a guitar.", "Nobody is playing.")] * 8
+    >>> y = ["entailment", "contradiction"] * 8
+    >>> clf = LTuningClassifier(max_epochs=1, random_state=0).fit(X, y)  # doctest: +SKIP
+    >>> clf.predict_proba(X[:2]).shape  # doctest: +SKIP
+    (2, 2)
+    """
+
+    _parameter_constraints = {
+        "method": [StrOptions({"lt_prefix", "lt_prompt", "prefix", "prompt"})],
+        "backbone": [str, object],
+        "prefix_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "label_texts": [None, str, dict],
+        "label_map": [StrOptions({"pooled", "token"})],
+        "objective": [StrOptions({"binary", "softmax"})],
+        "pooling": [StrOptions({"auto", "mean", "cls", "last"})],
+        "max_length": [Interval(numbers.Integral, MIN_INPUT_POSITIONS, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "train_split": [
+            None,
+            Interval(numbers.Real, 0, 1, closed="neither"),
+            Interval(numbers.Integral, 2, None, closed="left"),
+            callable,
+        ],
+        "callbacks": [None, list],
+        "warm_start": ["boolean"],
+        "device": [str, object],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "trust_remote_code": ["boolean"],
+        "net_kwargs": [None, dict],
+    }
+
+    def __init__(
+        self,
+        *,
+        method="lt_prefix",
+        backbone=DEFAULT_BACKBONE,
+        prefix_length=8,
+        label_texts=None,
+        label_map="pooled",
+        objective="binary",
+        pooling="auto",
+        max_length=128,
+        max_epochs=3,
+        batch_size=16,
+        lr=1e-3,
+        train_split=None,
+        callbacks=None,
+        warm_start=False,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        trust_remote_code=False,
+        net_kwargs=None,
+    ):
+        self.method = method
+        self.backbone = backbone
+        self.prefix_length = prefix_length
+        self.label_texts = label_texts
+        self.label_map = label_map
+        self.objective = objective
+        self.pooling = pooling
+        self.max_length = max_length
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.trust_remote_code = trust_remote_code
+        self.net_kwargs = net_kwargs
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y):
+        """Train the method's parameters and head on texts or text pairs.
+
+        Parameters
+        ----------
+        X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+            (premise, hypothesis) pairs, or single texts.
+        y : array-like of shape (n_samples,)
+            Class labels (strings or integers).
+
+        Returns
+        -------
+        self : LTuningClassifier
+        """
+        return self._fit(X, y, epochs=None)
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one more epoch, continuing from the current parameters.
+
+        The first call on an unfitted estimator initialises it; ``classes``, when
+        given, must equal the classes found in that call's ``y``.
+
+        Parameters
+        ----------
+        X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+        y : array-like of shape (n_samples,)
+        classes : array-like, default=None
+            Accepted for sklearn compatibility.
+
+        Returns
+        -------
+        self : LTuningClassifier
+        """
+        return self._fit(X, y, epochs=1, continue_training=True, classes=classes)
+
+    def _fit(self, X, y, *, epochs, continue_training=False, classes=None):
+        import torch
+
+        self._validate_params()
+        columns, feature_names = validate_texts(X, name="X")
+        y = self._check_y(y, len(columns[0]))
+        continuing = (continue_training or self.warm_start) and hasattr(self, "net_")
+        if continuing:
+            y_enc = self._encode_known(y)
+            net, handle, budget = self.net_, self.backbone_, self.max_input_tokens_
+            if len(columns) != self.n_features_in_:
+                raise ValueError(self._columns_message(len(columns)))
+        else:
+            encoder = LabelEncoder().fit(y)
+            if len(encoder.classes_) < 2:
+                raise ValueError(
+                    f"y has a single class {encoder.classes_[0]!r}; a classifier needs at "
+                    "least two classes."
+                )
+            if classes is not None and not np.array_equal(np.unique(classes), encoder.classes_):
+                raise ValueError("classes must equal the classes present in y.")
+            classes_ = encoder.classes_
+            label_texts_ = resolve_label_texts(self.label_texts, classes_)
+            handle = self._load_backbone()
+            budget = self._input_budget(handle)
+            label_hidden = None
+            if self.method in LTUNING_METHODS:
+                label_hidden = encode_labels(handle, label_texts_, self.prefix_length)
+            y_enc = encoder.transform(y)
+        encoding = tokenize(handle.tokenizer, columns, budget)
+        arrays = pad(encoding, handle.tokenizer.pad_token_id)
+        if continuing:
+            self._train(net, arrays, y_enc, epochs)
+            return self
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        net = self._build_net(handle, len(classes_), label_hidden, seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net.initialize()
+        self._train(net, arrays, y_enc, epochs)
+        # Only a completed fit sets fitted state, so a failed fit never leaves an
+        # estimator that predicts.
+        self.classes_ = classes_
+        self.label_texts_ = label_texts_
+        self.n_features_in_ = len(columns)
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.backbone_ = handle
+        self.max_input_tokens_ = budget
+        self.net_ = net
+        return self
+
+    def _train(self, net, arrays, y_enc, epochs):
+        if epochs is None:
+            net.partial_fit(arrays, y_enc)
+            return
+        saved = net.max_epochs
+        net.max_epochs = epochs
+        try:
+            net.partial_fit(arrays, y_enc)
+        finally:
+            net.max_epochs = saved
+
+    def _check_y(self, y, n_samples):
+        if y is None:
+            raise ValueError("y is required: one class label per sample.")
+        if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+            raise TypeError(f"y must be an array-like of class labels; got {type(y).__name__}.")
+        values = y.to_numpy() if hasattr(y, "to_numpy") else y
+        y = np.asarray(values, dtype=object)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per sample); got shape {y.shape}.")
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X and y have different lengths: X has {n_samples} samples, y has {len(y)}."
+            )
+        kinds = set()
+        for i, v in enumerate(y):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                raise ValueError(f"y has a missing label (None/NaN) at position {i}.")
+            if isinstance(v, str):
+                kinds.add("str")
+            elif isinstance(v, (numbers.Integral, np.bool_, bool)):
+                kinds.add("int")
+            else:
+                raise TypeError(
+                    f"y must hold strings or integers; found {type(v).__name__} {v!r} at "
+                    f"position {i}."
+                )
+        if len(kinds) > 1:
+            raise TypeError("y mixes strings and integers; use one type for all labels.")
+        return y.astype(str) if kinds == {"str"} else y.astype(np.int64)
+
+    def _encode_known(self, y):
+        unseen = sorted({str(v) for v in y} - {str(c) for c in self.classes_})
+        if unseen:
+            raise ValueError(
+                f"y has classes {unseen} that this fitted estimator does not know "
+                f"({list(self.classes_)}); continued training needs the same classes."
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def _load_backbone(self):
+        import torch
+
+        from .backbones.loading import load_backbone
+
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return load_backbone(self.backbone, device=device, trust_remote_code=self.trust_remote_code)
+
+    def _input_budget(self, handle):
+        limit = handle.shape.max_positions
+        model_max = getattr(handle.tokenizer, "model_max_length", None)
+        if isinstance(model_max, int) and 0 < model_max < 1_000_000:
+            limit = min(limit, model_max)
+        budget = min(self.max_length, limit - self.prefix_length)
+        if budget < MIN_INPUT_POSITIONS:
+            raise ValueError(
+                f"prefix_length={self.prefix_length} leaves {limit - self.prefix_length} "
+                f"positions for the input in backbone {self.backbone!r}, which has {limit}; "
+                f"at least {MIN_INPUT_POSITIONS} are needed. Use prefix_length <= "
+                f"{limit - MIN_INPUT_POSITIONS}."
+            )
+        return budget
+
+    def _resolved_pooling(self, handle):
+        if self.pooling != "auto":
+            return self.pooling
+        return "last" if handle.shape.is_decoder else "mean"
+
+    def _build_net(self, handle, n_classes, label_hidden, seed):
+        import torch
+        from skorch.callbacks import ProgressBar
+        from skorch.dataset import ValidSplit
+
+        from .methods import METHODS
+        from .training import LTuningNet
+
+        train_split = self.train_split
+        if isinstance(train_split, numbers.Number) and not isinstance(train_split, bool):
+            train_split = ValidSplit(train_split, stratified=True, random_state=seed)
+        callbacks = list(self.callbacks or [])
+        if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(("progress_bar", ProgressBar()))
+        module_kwargs = {
+            "module__backbone": handle,
+            "module__n_classes": n_classes,
+            "module__prefix_length": self.prefix_length,
+            "module__pooling": self._resolved_pooling(handle),
+            "module__label_hidden": label_hidden,
+        }
+        if self.method == "lt_prefix":
+            module_kwargs["module__label_map"] = self.label_map
+        kwargs = {
+            "module": METHODS[self.method],
+            "criterion": torch.nn.CrossEntropyLoss,
+            "optimizer": torch.optim.AdamW,
+            "lr": self.lr,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "train_split": train_split,
+            "callbacks": callbacks or None,
+            "device": handle.device.type if handle.device.index is None else str(handle.device),
+            "verbose": int(self.verbose),
+            "objective": self.objective,
+            "seed": seed,
+            **module_kwargs,
+            **(self.net_kwargs or {}),
+        }
+        return LTuningNet(**kwargs)
+
+    # --------------------------------------------------------------- prediction
+    def _columns_message(self, n_columns):
+        kind = {1: "single texts", 2: "(premise, hypothesis) pairs"}
+        return (
+            f"X has {n_columns} text column(s) ({kind.get(n_columns, '?')}), but this "
+            f"{type(self).__name__} was fitted on {self.n_features_in_} "
+            f"({kind[self.n_features_in_]}). Pass the same form as in fit."
+        )
+
+    def _scores(self, X):
+        """K-way scores, streamed in chunks and in length-sorted batches."""
+        import torch
+
+        check_is_fitted(self, "net_")
+        columns, _ = validate_texts(X, name="X")
+        if len(columns) != self.n_features_in_:
+            raise ValueError(self._columns_message(len(columns)))
+        handle = self.backbone_
+        module = self.net_.module_
+        module.eval()
+        n = len(columns[0])
+        scores = np.empty((n, len(self.classes_)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, n, PREDICT_CHUNK):
+                chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
+                encoding = tokenize(handle.tokenizer, chunk, self.max_input_tokens_)
+                order = np.argsort([len(ids) for ids in encoding["input_ids"]], kind="stable")
+                for b in range(0, len(order), self.batch_size):
+                    rows = order[b : b + self.batch_size]
+                    arrays = pad(encoding, handle.tokenizer.pad_token_id, rows)
+                    arrays.pop("length")
+                    batch = {k: torch.as_tensor(v, device=handle.device) for k, v in arrays.items()}
+                    scores[start + rows] = module(**batch).float().cpu().numpy()
+        return scores
+
+    def decision_function(self, X):
+        """Label scores (logits) of each input.
+
+        Parameters
+        ----------
+        X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+            For two classes, the score of ``classes_[1]`` minus that of ``classes_[0]``,
+            as sklearn's binary classifiers return.
+        """
+        scores = self._scores(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict_proba(self, X):
+        """Class probabilities: a softmax over the K label scores.
+
+        For the L-Tuning methods each score is the logit of "this label fits this
+        input" from the pair head; the softmax normalises the K scores of an input
+        so its row sums to one. For the classic methods it is the usual softmax of
+        the K-way head.
+
+        Parameters
+        ----------
+        X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        scores = self._scores(X).astype(np.float64)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+
+    def predict(self, X):
+        """Predicted class of each input: the best of the K label scores.
+
+        Parameters
+        ----------
+        X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self._scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    # ------------------------------------------------------------------- extras
+    @property
+    def history_(self):
+        """The skorch history of the fitted net (one entry per epoch)."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    @property
+    def n_trainable_params_(self):
+        """Number of trained numbers (method maps and head; nothing of the backbone)."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_.n_trainable_parameters()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        tags.non_deterministic = self.random_state is None
+        tags.classifier_tags.poor_score = True
+        return tags

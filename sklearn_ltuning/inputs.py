@@ -1,0 +1,255 @@
+"""Validate and coerce X (text pairs or single texts), tokenize it, and collate batches."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+
+def _is_missing(value):
+    if value is None or type(value).__name__ in {"NAType", "NaTType"}:
+        return True
+    return isinstance(value, numbers.Real) and bool(np.isnan(value))
+
+
+def _check_text(value, where, name):
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError(
+                f"{name} has an empty or whitespace-only text at {where}; every text must "
+                "contain at least one non-space character. Drop or fill such rows first."
+            )
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError(
+            f"{name} holds bytes at {where}; decode texts to str first "
+            "(e.g. value.decode('utf-8', errors='replace'))."
+        )
+    if _is_missing(value):
+        raise ValueError(
+            f"{name} has a missing text (None/NaN) at {where}; drop or fill missing rows first."
+        )
+    raise TypeError(f"{name} must hold strings; found {type(value).__name__} {value!r} at {where}.")
+
+
+def validate_texts(X, *, name="X"):
+    """Check X and return its text columns.
+
+    Parameters
+    ----------
+    X : list of (str, str), array-like of shape (n_samples, 2), DataFrame with 2 columns,
+        or 1-D list / array / Series / 1-column DataFrame of str
+        Text pairs (premise, hypothesis) or single texts.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    columns : list of list of str
+        One list (single texts) or two lists (pairs), each of length n_samples.
+    feature_names : numpy.ndarray of str or None
+        Column names, when X is a DataFrame with string column names.
+
+    Raises
+    ------
+    TypeError
+        For containers that are not text (dicts, generators, sparse matrices, bytes,
+        numbers) or a bare string.
+    ValueError
+        For empty input, wrong number of columns, ragged rows, missing or empty texts.
+    """
+    feature_names = None
+    if isinstance(X, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of texts or of (premise, hypothesis) pairs, not a "
+            f"single {type(X).__name__}; wrap one text as [text]."
+        )
+    if isinstance(X, Mapping):
+        raise TypeError(
+            f"{name} must be a list, array or DataFrame of texts; got a dict. Pass "
+            "list(zip(d['premise'], d['hypothesis'])) or pandas.DataFrame(d) instead."
+        )
+    if isinstance(X, Iterator):
+        raise TypeError(
+            f"{name} is an iterator or generator; estimators need its length and may read it "
+            "more than once. Pass list(X) instead."
+        )
+    if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+        raise TypeError(
+            f"{name} is a sparse matrix; sklearn_ltuning reads raw texts, not vectorized "
+            "features. Pass the texts themselves."
+        )
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # pandas DataFrame
+        feature_names = np.asarray([str(c) for c in X.columns], dtype=object)
+        if not all(isinstance(c, str) for c in X.columns):
+            feature_names = None
+        rows = X.to_numpy(dtype=object)
+    elif hasattr(X, "iloc"):  # pandas Series
+        rows = X.to_numpy(dtype=object)
+    elif isinstance(X, np.ndarray):
+        rows = X.astype(object)
+    else:
+        try:
+            rows = list(X)
+        except TypeError as exc:
+            raise TypeError(
+                f"{name} must be a list, array or DataFrame of texts; got {type(X).__name__}."
+            ) from exc
+        if rows and all(isinstance(r, (tuple, list, np.ndarray)) for r in rows):
+            widths = {len(r) for r in rows}
+            if len(widths) > 1:
+                raise ValueError(
+                    f"{name} has rows of different lengths {sorted(widths)}; every row must "
+                    "be one text or a (premise, hypothesis) pair."
+                )
+            if widths == {0}:
+                raise ValueError(f"{name} has empty rows; expected 1 or 2 texts per row.")
+            tmp = np.empty((len(rows), widths.pop()), dtype=object)
+            for i, r in enumerate(rows):
+                tmp[i, :] = list(r)
+            rows = tmp
+        else:
+            for i, r in enumerate(rows):
+                if isinstance(r, (tuple, list, np.ndarray)):
+                    raise ValueError(
+                        f"{name} mixes texts and pairs (row {i} is a sequence); use one form."
+                    )
+            tmp = np.empty(len(rows), dtype=object)
+            tmp[:] = rows
+            rows = tmp
+    rows = np.asarray(rows, dtype=object)
+    if rows.ndim == 2 and rows.shape[1] == 1:
+        rows = rows[:, 0]
+    if rows.ndim == 0 or rows.ndim > 2:
+        raise ValueError(f"{name} must be 1-D (texts) or 2-D (pairs); got {rows.ndim} dimensions.")
+    if rows.shape[0] == 0:
+        raise ValueError(f"{name} is empty: at least one sample is required.")
+    if rows.ndim == 2 and rows.shape[1] != 2:
+        raise ValueError(
+            f"{name} has {rows.shape[1]} columns; expected 1 (single texts) or 2 "
+            "(premise, hypothesis). Select the text columns first, e.g. with a "
+            "ColumnTransformer or df[['premise', 'hypothesis']]."
+        )
+    if rows.ndim == 1:
+        columns = [[_check_text(v, f"row {i}", name) for i, v in enumerate(rows)]]
+    else:
+        columns = [
+            [_check_text(v, f"row {i}, column {j}", name) for i, v in enumerate(rows[:, j])]
+            for j in range(2)
+        ]
+    return columns, feature_names
+
+
+def tokenize(tokenizer, columns, max_length):
+    """Tokenize texts or pairs without padding.
+
+    Parameters
+    ----------
+    tokenizer : transformers.PreTrainedTokenizerBase
+    columns : list of list of str
+        As returned by :func:`validate_texts`.
+    max_length : int
+        Longest token sequence kept (pairs are truncated longest-first).
+
+    Returns
+    -------
+    encoding : dict of str to list of list of int
+        ``input_ids``, ``attention_mask`` and, where the tokenizer makes them,
+        ``token_type_ids``.
+    """
+    second = columns[1] if len(columns) == 2 else None
+    enc = tokenizer(
+        columns[0],
+        second,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=True,
+    )
+    return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+
+
+def pad(encoding, pad_id, rows=None):
+    """Right-pad token lists to the longest selected row.
+
+    Parameters
+    ----------
+    encoding : dict of str to list of list of int
+    pad_id : int
+    rows : array-like of int, optional
+        Which rows to take, in this order (all by default).
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray of shape (n_rows, longest)
+        Plus ``length`` of shape (n_rows,): the number of real tokens per row.
+    """
+    ids = encoding["input_ids"]
+    rows = np.arange(len(ids)) if rows is None else np.asarray(rows)
+    lengths = np.fromiter((len(ids[r]) for r in rows), dtype=np.int64, count=len(rows))
+    width = int(lengths.max()) if len(rows) else 0
+    out = {"length": lengths}
+    for key, values in encoding.items():
+        fill = pad_id if key == "input_ids" else 0
+        arr = np.full((len(rows), width), fill, dtype=np.int64)
+        for i, r in enumerate(rows):
+            arr[i, : lengths[i]] = values[r]
+        out[key] = arr
+    return out
+
+
+def collate(batch):
+    """Stack dataset rows and trim padding to the longest row of this batch.
+
+    Parameters
+    ----------
+    batch : list of (dict of numpy.ndarray, label)
+        Rows of a skorch ``Dataset`` built from :func:`pad` output.
+
+    Returns
+    -------
+    X : dict of str to torch.Tensor of shape (batch, longest_in_batch)
+    y : torch.Tensor of shape (batch,)
+    """
+    from torch.utils.data import default_collate
+
+    X, y = default_collate(batch)
+    width = int(X.pop("length").max())
+    return {k: v[:, :width] for k, v in X.items()}, y
+
+
+def length_grouped_batches(lengths, batch_size, *, shuffle, generator=None, group=50):
+    """Batches of similar lengths, so little of each batch is padding.
+
+    Rows are shuffled (when ``shuffle``), cut into groups of ``group * batch_size``,
+    sorted by length within each group and cut into batches; the batch order is
+    shuffled again so long and short batches alternate randomly.
+
+    Parameters
+    ----------
+    lengths : numpy.ndarray of shape (n_rows,)
+    batch_size : int
+    shuffle : bool
+    generator : torch.Generator, optional
+    group : int, default=50
+
+    Returns
+    -------
+    batches : list of list of int
+    """
+    import torch
+
+    n = len(lengths)
+    order = torch.randperm(n, generator=generator).numpy() if shuffle else np.arange(n)
+    span = max(batch_size * group, batch_size)
+    batches = []
+    for start in range(0, n, span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
+    if shuffle:
+        perm = torch.randperm(len(batches), generator=generator).tolist()
+        batches = [batches[i] for i in perm]
+    return batches

@@ -1,0 +1,186 @@
+"""Label texts (verbalizers) and their encoding, once, by the frozen backbone."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping
+
+_ENCODED: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+#: How many times label texts were actually run through a backbone (for tests).
+ENCODE_CALLS = {"count": 0}
+
+
+def default_label_text(label):
+    """Text read for a class when no label text is given: its name, ``_`` and ``-`` as spaces."""
+    return str(label).replace("_", " ").replace("-", " ").strip() or str(label)
+
+
+def resolve_label_texts(label_texts, classes, *, name="label_texts"):
+    """One text per class, in the order of ``classes``.
+
+    Parameters
+    ----------
+    label_texts : None, str or dict
+        ``None``: each class's name (``"not_entailment"`` reads as ``"not entailment"``).
+        A ``str`` with ``{label}``: a template, e.g. ``"The relation is {label}."``.
+        A ``dict``: class -> text, covering exactly the classes.
+    classes : array-like
+        The classes, in ``classes_`` order.
+
+    Returns
+    -------
+    texts : list of str
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument and the offending class or text.
+    """
+    classes = list(classes)
+    if label_texts is None:
+        texts = [default_label_text(c) for c in classes]
+    elif isinstance(label_texts, str):
+        if "{label}" not in label_texts:
+            raise ValueError(
+                f"{name} as a string must be a template containing '{{label}}', e.g. "
+                f"'The relation is {{label}}.'; got {label_texts!r}. Use a dict to give "
+                "each class its own text."
+            )
+        try:
+            texts = [label_texts.format(label=default_label_text(c)) for c in classes]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{name} template {label_texts!r} has a placeholder other than "
+                f"'{{label}}' ({exc}); escape literal braces as '{{{{' and '}}}}'."
+            ) from exc
+    elif isinstance(label_texts, Mapping):
+        keys = list(label_texts)
+        missing = [c for c in classes if not _has_key(label_texts, c)]
+        if missing:
+            raise ValueError(
+                f"{name} has no text for classes {missing}; give a text for every class "
+                f"in y (classes: {classes})."
+            )
+        unknown = [k for k in keys if not any(_same(k, c) for c in classes)]
+        if unknown:
+            raise ValueError(
+                f"{name} has texts for classes {unknown} that are not in y (classes: "
+                f"{classes}); remove them, or pass new labels at predict time instead."
+            )
+        texts = [_get_key(label_texts, c) for c in classes]
+    else:
+        raise TypeError(
+            f"{name} must be None, a template string or a dict class -> text; "
+            f"got {type(label_texts).__name__}."
+        )
+    return check_texts(texts, classes, name=name)
+
+
+def check_texts(texts, classes, *, name):
+    """Check that label texts are non-empty, distinct strings."""
+    seen = {}
+    for cls, text in zip(classes, texts, strict=True):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}: the text for class {cls!r} must be a str; got {text!r}.")
+        if not text.strip():
+            raise ValueError(f"{name}: the text for class {cls!r} is empty; give it words.")
+        key = text.strip()
+        if key in seen:
+            raise ValueError(
+                f"{name}: classes {seen[key]!r} and {cls!r} have the same text {text!r}; "
+                "L-Tuning tells classes apart by their texts, so they must differ."
+            )
+        seen[key] = cls
+    return list(texts)
+
+
+def _same(a, b):
+    return a == b or str(a) == str(b)
+
+
+def _has_key(mapping, cls):
+    return cls in mapping or any(_same(k, cls) for k in mapping)
+
+
+def _get_key(mapping, cls):
+    if cls in mapping:
+        return mapping[cls]
+    return next(v for k, v in mapping.items() if _same(k, cls))
+
+
+def label_token_ids(tokenizer, texts, length, *, name="label_texts"):
+    """Token ids of each label text, padded with "." tokens or cut to ``length``.
+
+    The paper pads label texts to a common length with "." tokens; that length is
+    the prefix length. Texts longer than ``length`` tokens (special tokens included)
+    are cut, with a warning; texts that become identical after cutting are refused.
+
+    Returns
+    -------
+    ids : list of list of int
+        ``len(texts)`` rows of exactly ``length`` ids.
+    """
+    dot = tokenizer(".", add_special_tokens=False)["input_ids"][-1]
+    rows = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+        if len(ids) > length:
+            warnings.warn(
+                f"The label text {text!r} has {len(ids)} tokens (special tokens included), "
+                f"more than prefix_length={length}; only its first {length} tokens are read. "
+                "Raise prefix_length or shorten the text.",
+                UserWarning,
+                stacklevel=3,
+            )
+            ids = ids[:length]
+        rows.append(ids + [dot] * (length - len(ids)))
+    for i in range(len(rows)):
+        for j in range(i):
+            if rows[i] == rows[j]:
+                raise ValueError(
+                    f"{name}: {texts[j]!r} and {texts[i]!r} are identical in their first "
+                    f"{length} tokens (prefix_length), or the tokenizer maps them to the same "
+                    "tokens; raise prefix_length or make the texts differ earlier."
+                )
+    return rows
+
+
+def encode_labels(handle, texts, length):
+    """Run each label text through the frozen backbone once.
+
+    Results are kept per (backbone, texts, length) for the life of the process,
+    so repeated fits (e.g. in ``GridSearchCV``) reuse them.
+
+    Parameters
+    ----------
+    handle : BackboneHandle
+    texts : list of str
+        One text per class, in the order of ``classes_``.
+    length : int
+        Label token sequences are padded or cut to this length (``prefix_length``).
+
+    Returns
+    -------
+    hidden : torch.Tensor of shape (n_classes, length, hidden_size)
+        Last hidden states; constants (no gradient).
+    """
+    import torch
+
+    key = (handle.source.key, str(handle.device), tuple(texts), int(length))
+    with _LOCK:
+        if key in _ENCODED:
+            return _ENCODED[key]
+    ids = label_token_ids(handle.tokenizer, texts, length)
+    input_ids = torch.tensor(ids, dtype=torch.long, device=handle.device)
+    # no_grad, not inference_mode: the result feeds trainable maps whose backward
+    # must be able to save it.
+    with torch.no_grad():
+        hidden = handle.model(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids)
+        ).last_hidden_state.float()
+    ENCODE_CALLS["count"] += 1
+    with _LOCK:
+        _ENCODED[key] = hidden
+    return hidden

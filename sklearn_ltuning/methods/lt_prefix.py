@@ -1,0 +1,74 @@
+"""LT-prefix (paper eq. 1): a label-specific prefix for every layer, made from the label text."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .base import MethodModule
+
+
+class LTPrefix(MethodModule):
+    """L-Tuning prefix: p_y = Z_psi(F_phi(h_y)) at every layer.
+
+    ``h_y`` (n_labels, l, d) are the frozen backbone's last hidden states of each
+    label text, padded with "." tokens to ``l = prefix_length`` tokens.
+
+    Parameters
+    ----------
+    label_map : {"pooled", "token"}, default="pooled"
+        ``"pooled"`` (the paper's default and the reference code): F_phi scores each
+        label token with a ``Linear(d, 1)`` (self-attention pooling scores, l numbers
+        per label) and Z_psi is ``Linear(l, l * m * 2 * d_kv)`` with no bias:
+        ``2 l^2 m d + d`` parameters (plus ``2d`` for the head) when ``d_kv = d``.
+        ``"token"`` (the reference code's second variant): skip the pooling and map
+        each label token's hidden vector with ``Linear(d, m * 2 * d_kv)``.
+    """
+
+    label_conditioned = True
+    injects = "prefix"
+
+    def __init__(
+        self,
+        backbone,
+        n_classes,
+        prefix_length,
+        pooling="mean",
+        label_hidden=None,
+        label_map="pooled",
+    ):
+        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden)
+        s = backbone.shape
+        self.label_map = label_map
+        per_position = s.n_layers * 2 * s.n_kv_heads * s.head_dim
+        if label_map == "pooled":
+            self.pool_scores = nn.Linear(s.hidden_size, 1, bias=False)
+            self.transform = nn.Linear(prefix_length, prefix_length * per_position, bias=False)
+        elif label_map == "token":
+            self.transform = nn.Linear(s.hidden_size, per_position, bias=False)
+        else:
+            raise ValueError(f"label_map must be 'pooled' or 'token'; got {label_map!r}.")
+
+    def label_prefixes(self, label_hidden):
+        """Prefixes of every label.
+
+        Parameters
+        ----------
+        label_hidden : torch.Tensor of shape (n_labels, l, d)
+
+        Returns
+        -------
+        prefixes : torch.Tensor of shape (n_layers, 2, n_labels, n_kv_heads, l, head_dim)
+        """
+        s = self.backbone.shape
+        n_labels, length = label_hidden.shape[:2]
+        if self.label_map == "pooled":
+            scores = self.pool_scores(label_hidden).squeeze(-1)  # (n_labels, l)
+            flat = self.transform(scores)  # (n_labels, l * m * 2 * d_kv)
+        else:
+            flat = self.transform(label_hidden)  # (n_labels, l, m * 2 * d_kv)
+        out = flat.view(n_labels, length, s.n_layers, 2, s.n_kv_heads, s.head_dim)
+        return out.permute(2, 3, 0, 4, 1, 5)
+
+    def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
+        hidden = self.label_hidden if label_hidden is None else label_hidden
+        return self.label_prefixes(hidden).index_select(2, label_idx)

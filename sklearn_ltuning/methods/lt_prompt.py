@@ -1,0 +1,38 @@
+"""LT-prompt (paper eq. 2): label hidden states mapped by G into prompt embeddings."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import MethodModule
+
+
+class LTPrompt(MethodModule):
+    """L-Tuning prompt: e(y) = G_gamma(h_y) placed before the input embeddings.
+
+    G is a ``Linear(d, d)`` without bias (``d^2`` parameters; ``d(d + 2)`` with the
+    head). It starts as a scaled identity whose scale maps the label hidden states
+    to the root-mean-square of the backbone's input embeddings, so training starts
+    from the label's own reading at the right magnitude.
+    """
+
+    label_conditioned = True
+    injects = "prompt"
+
+    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
+        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden)
+        d = backbone.shape.hidden_size
+        self.transform = nn.Linear(d, d, bias=False)
+        scale = 1.0
+        if label_hidden is not None:
+            table = backbone.model.get_input_embeddings().weight
+            target = table.detach().float().pow(2).mean().sqrt()
+            source = label_hidden.float().pow(2).mean().sqrt().clamp(min=1e-6)
+            scale = float(target / source)
+        with torch.no_grad():
+            self.transform.weight.copy_(torch.eye(d) * scale)
+
+    def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
+        hidden = self.label_hidden if label_hidden is None else label_hidden
+        return self.transform(hidden).index_select(0, label_idx)

@@ -1,0 +1,103 @@
+"""The skorch net: length-grouped batches, positive/negative label pairs, K-way scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from torch.utils.data import DataLoader, Subset
+
+from .inputs import collate, length_grouped_batches
+
+
+def _lengths(dataset):
+    """Real token counts of the rows of a skorch Dataset (or a Subset of one)."""
+    if isinstance(dataset, Subset):
+        return _lengths(dataset.dataset)[np.asarray(dataset.indices)]
+    return np.asarray(dataset.X["length"])
+
+
+class LTuningNet(NeuralNetClassifier):
+    """skorch classifier net for the four methods.
+
+    The module's ``forward`` returns K-way scores, so validation loss (K-way
+    cross-entropy: the log-loss of ``predict_proba``), ``valid_acc`` and every
+    skorch callback see the same K-way prediction for all methods. Only the
+    training step differs:
+
+    * ``objective="binary"`` with an L-Tuning method (the paper, appendix A.3):
+      each batch pairs half of its inputs with their true label (target 1) and the
+      other half with a uniformly drawn wrong label (target 0); binary
+      cross-entropy on the pair scores. ``train_loss`` is that BCE.
+    * otherwise: cross-entropy over the K-way scores (the classic methods' K-way
+      head, or L-Tuning scoring every label per example with a softmax).
+
+    Parameters
+    ----------
+    objective : {"binary", "softmax"}
+    seed : int or None
+        Seeds the generator that shuffles batches and draws negative labels.
+    """
+
+    def __init__(self, module, *args, objective="binary", seed=None, **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.objective = objective
+        self.seed = seed
+
+    def initialize(self):
+        super().initialize()
+        self.rng_ = torch.Generator()
+        if self.seed is None:
+            self.rng_.seed()
+        else:
+            self.rng_.manual_seed(int(self.seed))
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        """Length-grouped, shuffled batches at training; the dataset's order otherwise.
+
+        Validation keeps the dataset's order because skorch's cached scoring
+        compares predictions with targets position by position.
+        """
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        for key in ("shuffle", "batch_size", "collate_fn", "sampler", "drop_last"):
+            kwargs.pop(key, None)
+        if training:
+            batches = length_grouped_batches(
+                _lengths(dataset), batch_size, shuffle=True, generator=self.rng_
+            )
+        else:
+            n = len(dataset)
+            batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, **kwargs)
+
+    def _pair_labels(self, y):
+        """Half true labels (target 1), half random wrong labels (target 0)."""
+        n_labels = self.module_.label_hidden.shape[0]
+        n = y.shape[0]
+        order = torch.randperm(n, generator=self.rng_)
+        positive = torch.zeros(n, dtype=torch.bool)
+        positive[order[: (n + 1) // 2]] = True
+        shift = torch.randint(1, n_labels, (n,), generator=self.rng_)
+        y_cpu = y.detach().cpu()
+        label_idx = torch.where(positive, y_cpu, (y_cpu + shift) % n_labels)
+        return label_idx.to(y.device), positive.to(y.device, torch.float32)
+
+    def train_step_single(self, batch, **fit_params):
+        if self.objective != "binary" or not self.module_.label_conditioned:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        yi = to_tensor(yi, device=self.device)
+        label_idx, target = self._pair_labels(yi)
+        scores = self.module_.score_pairs(**Xi, label_idx=label_idx)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, target)
+        loss.backward()
+        return {"loss": loss, "y_pred": scores}

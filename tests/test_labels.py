@@ -1,0 +1,68 @@
+"""Label texts: resolution from the label_texts argument, tokenization, encoding once."""
+
+import pytest
+
+from sklearn_ltuning.labels import ENCODE_CALLS, encode_labels, label_token_ids, resolve_label_texts
+
+
+def test_default_texts_are_class_names_made_readable():
+    assert resolve_label_texts(None, ["entailment", "not_entailment"]) == [
+        "entailment",
+        "not entailment",
+    ]
+    assert resolve_label_texts(None, [0, 1]) == ["0", "1"]
+
+
+def test_template_and_dict():
+    classes = ["neg", "pos"]
+    assert resolve_label_texts("It is {label}.", classes) == ["It is neg.", "It is pos."]
+    texts = resolve_label_texts({"pos": "positive text", "neg": "negative text"}, classes)
+    assert texts == ["negative text", "positive text"]
+    # Integer classes may be keyed by their string form.
+    assert resolve_label_texts({"0": "zero", "1": "one"}, [0, 1]) == ["zero", "one"]
+
+
+@pytest.mark.parametrize(
+    "label_texts, error, match",
+    [
+        ({"pos": "positive"}, ValueError, r"no text for classes \['neg'\]"),
+        ({"pos": "p", "neg": "n", "meh": "m"}, ValueError, r"not in y"),
+        ({"pos": "p", "neg": "  "}, ValueError, "empty"),
+        ({"pos": "same", "neg": "same"}, ValueError, "same text"),
+        ({"pos": 1, "neg": "n"}, TypeError, "must be a str"),
+        ("no placeholder", ValueError, "template"),
+        ("{label} {other}", ValueError, "placeholder"),
+        (["a", "b"], TypeError, "dict"),
+    ],
+)
+def test_bad_label_texts(label_texts, error, match):
+    with pytest.raises(error, match=match) as info:
+        resolve_label_texts(label_texts, ["neg", "pos"])
+    assert "label_texts" in str(info.value)
+
+
+def test_label_tokens_are_padded_with_dots_or_cut(tiny_bert):
+    from sklearn_ltuning.backbones.loading import load_backbone
+
+    tok = load_backbone(tiny_bert).tokenizer
+    dot = tok.convert_tokens_to_ids(".")
+    ids = label_token_ids(tok, ["positive", "negative"], 5)
+    assert all(len(r) == 5 for r in ids)
+    assert ids[0][3:] == [dot, dot]  # [CLS] positive [SEP] . .
+    with pytest.warns(UserWarning, match="only its first 3 tokens"):
+        label_token_ids(tok, ["the movie is good", "bad"], 3)
+    with pytest.raises(ValueError, match="identical in their first 3 tokens"):
+        label_token_ids(tok, ["the movie is good", "the movie is bad"], 3)
+
+
+def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert):
+    from sklearn_ltuning.backbones.loading import load_backbone
+
+    handle = load_backbone(tiny_bert)
+    before = ENCODE_CALLS["count"]
+    a = encode_labels(handle, ["sport news", "science news"], 6)
+    b = encode_labels(handle, ["sport news", "science news"], 6)
+    assert ENCODE_CALLS["count"] == before + 1
+    assert a is b
+    assert tuple(a.shape) == (2, 6, handle.shape.hidden_size)
+    assert not a.requires_grad

@@ -1,0 +1,116 @@
+"""The four methods: parameter counts, how virtual tokens change the backbone, K-way scoring."""
+
+import pytest
+import torch
+
+from sklearn_ltuning.backbones.injection import make_prefix_cache, pool, run_backbone
+from sklearn_ltuning.backbones.loading import load_backbone
+from sklearn_ltuning.labels import encode_labels
+from sklearn_ltuning.methods import METHODS
+
+
+@pytest.fixture(scope="module")
+def handle(tiny_bert):
+    return load_backbone(tiny_bert)
+
+
+@pytest.fixture(scope="module")
+def batch(handle):
+    enc = handle.tokenizer(
+        ["a man plays in the park.", "the dog sleeps."],
+        ["a man plays.", "nobody sleeps."],
+        padding=True,
+        return_tensors="pt",
+    )
+    return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def build(handle, method, length=4, **kwargs):
+    hidden = encode_labels(handle, ["entailment", "neutral", "contradiction"], length)
+    torch.manual_seed(0)
+    return METHODS[method](handle, 3, length, "mean", label_hidden=hidden, **kwargs)
+
+
+def test_lt_prefix_parameter_count_matches_the_paper(handle):
+    # Appendix A.5: d (pooling) + 2 l^2 m d (key/value map, no bias) + 2d (head).
+    s, length = handle.shape, 4
+    assert s.n_kv_heads * s.head_dim == s.hidden_size  # the configuration the formula describes
+    d, m = s.hidden_size, s.n_layers
+    module = build(handle, "lt_prefix", length)
+    assert module.n_trainable_parameters() == 2 * length**2 * m * d + 3 * d
+
+
+def test_lt_prompt_parameter_count_matches_the_paper(handle):
+    d = handle.shape.hidden_size
+    assert build(handle, "lt_prompt").n_trainable_parameters() == d * (d + 2)
+
+
+def test_token_variant_maps_each_label_token(handle):
+    s = handle.shape
+    module = build(handle, "lt_prefix", label_map="token")
+    per_position = s.n_layers * 2 * s.hidden_size
+    assert module.n_trainable_parameters() == s.hidden_size * per_position + 2 * s.hidden_size
+
+
+def test_masked_prefix_leaves_the_output_unchanged(handle, batch):
+    # The position convention: inputs keep positions 0..L-1 with a prefix present,
+    # so a prefix that no token may attend to changes nothing.
+    s = handle.shape
+    prefix = torch.randn(s.n_layers, 2, 2, s.n_kv_heads, 3, s.head_dim)
+    plain = run_backbone(handle, **batch)
+    with torch.no_grad():
+        mask = torch.cat([torch.zeros(2, 3, dtype=torch.long), batch["attention_mask"]], 1)
+        masked = handle.model(
+            input_ids=batch["input_ids"],
+            attention_mask=mask,
+            token_type_ids=batch["token_type_ids"],
+            position_ids=torch.arange(batch["input_ids"].shape[1]).expand(2, -1),
+            **{s.cache_arg: make_prefix_cache(prefix)},
+        ).last_hidden_state
+        attended = run_backbone(handle, **batch, prefix=prefix)
+    torch.testing.assert_close(masked, plain)
+    assert (attended - plain).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_virtual_tokens_change_the_backbone_output(handle, batch, method):
+    module = build(handle, method)
+    with torch.no_grad():
+        plain = pool(run_backbone(handle, **batch), batch["attention_mask"], "mean")
+        idx = torch.tensor([0, 1])
+        tokens = module.virtual_tokens(2, idx)
+        steered = pool(
+            run_backbone(handle, **batch, **{module.injects: tokens}),
+            batch["attention_mask"],
+            "mean",
+        )
+    assert (steered - plain).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("method", ["lt_prefix", "lt_prompt"])
+def test_batched_k_way_scores_equal_per_label_scores(handle, batch, method):
+    module = build(handle, method).eval()
+    with torch.no_grad():
+        folded = module(**batch)
+        assert folded.shape == (2, 3)
+        for k in range(3):
+            one = module.score_pairs(**batch, label_idx=torch.full((2,), k))
+            torch.testing.assert_close(folded[:, k], one, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["lt_prefix", "lt_prompt"])
+def test_different_labels_give_different_scores(handle, batch, method):
+    module = build(handle, method).eval()
+    with torch.no_grad():
+        scores = module(**batch)
+    assert scores.std(dim=1).min() > 0
+
+
+def test_gradients_reach_only_the_method_and_head(handle, batch):
+    module = build(handle, "lt_prefix")
+    loss = module.score_pairs(**batch, label_idx=torch.tensor([0, 2])).sum()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    assert all(p.grad is None for p in handle.model.parameters())
+    assert not any(p.requires_grad for p in handle.model.parameters())
+    assert all(not n.startswith("backbone") for n in module.state_dict())
