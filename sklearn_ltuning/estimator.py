@@ -260,13 +260,20 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             classes_ = encoder.classes_
             label_texts_ = resolve_label_texts(self.label_texts, classes_)
             handle = self._load_backbone()
+            if self.method in ("lt_prefix", "prefix") and handle.shape.prefix_path is None:
+                raise ValueError(
+                    f"method={self.method!r} needs a prefix at every layer, but backbone "
+                    f"{self.backbone!r} ({handle.shape.model_type}) takes no key/value cache "
+                    "and its layers could not be found for hooks. Use method='lt_prompt' "
+                    "or method='prompt' with this backbone."
+                )
             budget = self._input_budget(handle)
             label_hidden = None
             if self.method in LTUNING_METHODS:
                 label_hidden = encode_labels(handle, label_texts_, self.prefix_length)
             y_enc = encoder.transform(y)
         encoding = tokenize(handle.tokenizer, columns, budget)
-        arrays = pad(encoding, handle.tokenizer.pad_token_id)
+        arrays = pad(encoding, handle.pad_token_id)
         if continuing:
             self._train(net, arrays, y_enc, epochs)
             return self
@@ -442,7 +449,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                 order = np.argsort([len(ids) for ids in encoding["input_ids"]], kind="stable")
                 for b in range(0, len(order), self.batch_size):
                     rows = order[b : b + self.batch_size]
-                    arrays = pad(encoding, handle.tokenizer.pad_token_id, rows)
+                    arrays = pad(encoding, handle.pad_token_id, rows)
                     arrays.pop("length")
                     batch = {k: torch.as_tensor(v, device=handle.device) for k, v in arrays.items()}
                     scores[start + rows] = module(**batch).float().cpu().numpy()

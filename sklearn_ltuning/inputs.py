@@ -142,8 +142,54 @@ def validate_texts(X, *, name="X"):
     return columns, feature_names
 
 
+def _special_frame(tokenizer):
+    """Special-token ids the tokenizer puts before and after a single text."""
+    probe = tokenizer("x", add_special_tokens=False)["input_ids"]
+    framed = tokenizer("x", add_special_tokens=True)["input_ids"]
+    for start in range(len(framed) - len(probe) + 1):
+        if framed[start : start + len(probe)] == probe:
+            return framed[:start], framed[start + len(probe) :]
+    return [], []
+
+
+def _fit_pair(len_a, len_b, room):
+    """Longest-first truncation of two lengths to at most ``room`` tokens."""
+    if len_a + len_b <= room:
+        return len_a, len_b
+    half = room // 2
+    if len_a <= half:
+        return len_a, room - len_a
+    if len_b <= half:
+        return room - len_b, len_b
+    return room - half, half
+
+
+def _tokenize_pairs_with_separator(tokenizer, first, second, max_length):
+    """Pairs for tokenizers without a pair template (decoders): ``a + "\n" + b``.
+
+    GPT-2, Llama and Qwen2 tokenizers would glue the two texts with no boundary.
+    """
+    head, tail = _special_frame(tokenizer)
+    sep = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    if not sep and tokenizer.eos_token_id is not None:
+        sep = [tokenizer.eos_token_id]  # tokenizers that drop whitespace entirely
+    # verbose=False: these untruncated calls are cut just below, not fed as they are.
+    a_ids = tokenizer(first, add_special_tokens=False, verbose=False)["input_ids"]
+    b_ids = tokenizer(second, add_special_tokens=False, verbose=False)["input_ids"]
+    room = max(max_length - len(head) - len(tail) - len(sep), 2)
+    ids = []
+    for a, b in zip(a_ids, b_ids, strict=True):
+        len_a, len_b = _fit_pair(len(a), len(b), room)
+        ids.append(head + a[:len_a] + sep + b[:len_b] + tail)
+    return {"input_ids": ids, "attention_mask": [[1] * len(r) for r in ids]}
+
+
 def tokenize(tokenizer, columns, max_length):
     """Tokenize texts or pairs without padding.
+
+    Pairs use the tokenizer's own pair template ([CLS] a [SEP] b [SEP] for BERT)
+    when it has a separator token; otherwise (decoders) the two texts are joined by
+    a newline between the tokenizer's usual special tokens.
 
     Parameters
     ----------
@@ -159,6 +205,8 @@ def tokenize(tokenizer, columns, max_length):
         ``input_ids``, ``attention_mask`` and, where the tokenizer makes them,
         ``token_type_ids``.
     """
+    if len(columns) == 2 and tokenizer.sep_token is None:
+        return _tokenize_pairs_with_separator(tokenizer, columns[0], columns[1], max_length)
     second = columns[1] if len(columns) == 2 else None
     enc = tokenizer(
         columns[0],

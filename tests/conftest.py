@@ -103,3 +103,124 @@ def minilm():
     from sklearn_ltuning.backbones.loading import load_backbone
 
     return load_backbone("minilm-l6")
+
+
+def _byte_level_tokenizer(bos="<s>", eos="</s>"):
+    """A GPT-2-style byte-level BPE tokenizer trained on the test words (no pad, no sep)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE(unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=[bos, eos, "<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = [" ".join(WORDS), *WORDS, "a man plays in the park.", "the movie is good ."]
+    core.train_from_iterator(corpus * 3, trainer=trainer)
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, core.token_to_id(bos))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token=bos, eos_token=eos, model_max_length=64
+    )
+
+
+def _tiny_config(arch, vocab_size):
+    import transformers as T
+
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    if arch == "bert":
+        return T.BertConfig(**common)
+    if arch == "roberta":
+        return T.RobertaConfig(
+            **{**common, "max_position_embeddings": 66}, pad_token_id=0, type_vocab_size=1
+        )
+    if arch == "distilbert":
+        return T.DistilBertConfig(
+            vocab_size=vocab_size,
+            dim=32,
+            n_layers=2,
+            n_heads=4,
+            hidden_dim=64,
+            max_position_embeddings=64,
+            pad_token_id=0,
+        )
+    if arch == "mpnet":
+        return T.MPNetConfig(**{**common, "max_position_embeddings": 66}, pad_token_id=0)
+    if arch == "deberta-v2":
+        return T.DebertaV2Config(
+            **common,
+            relative_attention=True,
+            position_biased_input=False,
+            pos_att_type=["p2c", "c2p"],
+            position_buckets=16,
+            norm_rel_ebd="layer_norm",
+            share_att_key=True,
+            type_vocab_size=0,
+            pad_token_id=0,
+        )
+    if arch == "gpt2":
+        return T.GPT2Config(
+            vocab_size=vocab_size,
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=64,
+            bos_token_id=0,
+            eos_token_id=1,
+        )
+    if arch == "llama":
+        return T.LlamaConfig(**common, num_key_value_heads=2, bos_token_id=0, eos_token_id=1)
+    if arch == "qwen2":
+        return T.Qwen2Config(**common, num_key_value_heads=2, bos_token_id=0, eos_token_id=1)
+    raise KeyError(arch)
+
+
+ENCODERS = ["bert", "roberta", "distilbert", "mpnet", "deberta-v2"]
+DECODERS = ["gpt2", "llama", "qwen2"]
+ARCHITECTURES = ENCODERS + DECODERS
+
+
+def make_tiny_backbone(folder, arch):
+    """Save a tiny random backbone of architecture ``arch`` with a tokenizer."""
+    import torch
+    from transformers import AutoModel, BertTokenizer
+
+    if arch == "bert":
+        return make_tiny_bert(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if arch in ENCODERS:
+        tokenizer = BertTokenizer(vocab=_vocab(), model_max_length=64)
+        if arch in {"roberta", "distilbert", "mpnet"}:
+            tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    else:
+        tokenizer = _byte_level_tokenizer()
+    torch.manual_seed(0)
+    model = AutoModel.from_config(_tiny_config(arch, len(tokenizer)))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory):
+    """Lazily built tiny backbones: ``tiny_backbones(arch) -> folder path``."""
+    built = {}
+
+    def get(arch):
+        if arch not in built:
+            built[arch] = str(make_tiny_backbone(tmp_path_factory.mktemp(f"tiny-{arch}"), arch))
+        return built[arch]
+
+    return get

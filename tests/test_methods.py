@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sklearn_ltuning.backbones.injection import make_prefix_cache, pool, run_backbone
+from sklearn_ltuning.backbones.injection import make_prefix_cache, pool, prefix_width, run_backbone
 from sklearn_ltuning.backbones.loading import load_backbone
 from sklearn_ltuning.labels import encode_labels
 from sklearn_ltuning.methods import METHODS
@@ -56,7 +56,7 @@ def test_masked_prefix_leaves_the_output_unchanged(handle, batch):
     # The position convention: inputs keep positions 0..L-1 with a prefix present,
     # so a prefix that no token may attend to changes nothing.
     s = handle.shape
-    prefix = torch.randn(s.n_layers, 2, 2, s.n_kv_heads, 3, s.head_dim)
+    prefix = torch.randn(2, 3, s.n_layers, prefix_width(s))
     plain = run_backbone(handle, **batch)
     with torch.no_grad():
         mask = torch.cat([torch.zeros(2, 3, dtype=torch.long), batch["attention_mask"]], 1)
@@ -65,11 +65,23 @@ def test_masked_prefix_leaves_the_output_unchanged(handle, batch):
             attention_mask=mask,
             token_type_ids=batch["token_type_ids"],
             position_ids=torch.arange(batch["input_ids"].shape[1]).expand(2, -1),
-            **{s.cache_arg: make_prefix_cache(prefix)},
+            **{s.cache_arg: make_prefix_cache(prefix, s)},
         ).last_hidden_state
         attended = run_backbone(handle, **batch, prefix=prefix)
     torch.testing.assert_close(masked, plain)
     assert (attended - plain).abs().max() > 1e-3
+
+
+def test_prefix_cache_holds_keys_and_values_per_layer(handle):
+    s = handle.shape
+    prefix = torch.arange(2 * 3 * s.n_layers * prefix_width(s), dtype=torch.float32)
+    cache = make_prefix_cache(prefix.view(2, 3, s.n_layers, -1), s)
+    assert cache.get_seq_length() == 3
+    keys = cache.layers[1].keys
+    assert keys.shape == (2, s.n_kv_heads, 3, s.head_dim)
+    # Position 0 of row 0 at layer 1: keys are the first half of that width slice.
+    start = 1 * prefix_width(s)
+    assert keys[0, 0, 0, 0].item() == start
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -1,28 +1,53 @@
 """How a prefix or a prompt enters a frozen backbone, and how its output is pooled.
 
-The version-dependent cache handling of transformers lives in :func:`make_prefix_cache`
-and nowhere else.
+Two prefix paths
+----------------
+* ``"cache"`` (BERT, RoBERTa, ELECTRA, GPT-2, Llama, Qwen2, Gemma, Falcon, Bloom, ...):
+  the prefix is extra keys and values at every layer, handed to the model as a fresh
+  key/value cache (P-Tuning v2). It has no position of its own: the input keeps the
+  positions the model gives it without a prefix, so a fully masked prefix leaves
+  the output unchanged. Explicit ``position_ids`` are passed because BERT-style
+  embeddings would otherwise offset positions by the cache length.
+* ``"hidden"`` (DistilBERT, MPNet, DeBERTa-v2/v3, ALBERT-free stacks, ModernBERT: models
+  whose attention takes no cache): ``prefix_length`` placeholder positions are put
+  before the input and, at the entrance of every layer, a pre-hook replaces their
+  hidden states with the prefix for that layer (the paper's "per-layer hidden
+  states for the prefix positions"). The prefix occupies positions ``0 .. P-1``.
 
-Position convention
--------------------
-* Prefix methods: the prefix is a set of extra keys and values at every layer and has
-  no position of its own. The input tokens keep positions ``0 .. L-1``, exactly as the
-  pre-trained model saw them, so a fully masked prefix leaves the output unchanged.
-  Explicit ``position_ids`` are passed because BERT-style embeddings would otherwise
-  offset positions by the cache length.
-* Prompt methods: the prompt is real input (embeddings) and occupies positions
-  ``0 .. P-1``; the input follows at ``P .. P+L-1``.
+Prompts (``"prompt"``, ``"lt_prompt"``) are embeddings placed before the input
+embeddings on every backbone; they occupy positions ``0 .. P-1``.
 
-In both cases inputs are truncated to ``max_positions - prefix_length`` tokens, so one
-budget rule holds for all four methods.
+Inputs are truncated to ``max_positions - prefix_length`` tokens in every case, so one
+budget rule holds for all methods and backbones. The version-dependent cache handling
+of transformers lives in :func:`make_prefix_cache` and nowhere else.
+
+Prefix layout
+-------------
+Methods produce prefixes as one tensor of shape (batch, prefix_length, n_layers,
+width): ``width = 2 * n_kv_heads * head_dim`` (keys then values) on the cache path,
+``width = hidden_size`` on the hidden path (see :func:`prefix_width`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
+
 import torch
 
+ROBERTA_STYLE = frozenset({"roberta", "xlm-roberta", "camembert"})
+_ACTIVE = threading.local()
 
-def make_prefix_cache(prefix):
+
+def prefix_width(shape):
+    """Numbers per prefix position and layer for this backbone's prefix path."""
+    if shape.prefix_path == "cache":
+        return 2 * shape.n_kv_heads * shape.head_dim
+    return shape.hidden_size
+
+
+def make_prefix_cache(prefix, shape):
     """Build a fresh key/value cache holding a prefix for every layer.
 
     A new cache per forward is required: caches grow in place when the model
@@ -30,23 +55,116 @@ def make_prefix_cache(prefix):
 
     Parameters
     ----------
-    prefix : torch.Tensor of shape (n_layers, 2, batch, n_kv_heads, prefix_length, head_dim)
-        Keys (index 0) and values (index 1).
+    prefix : torch.Tensor of shape (batch, prefix_length, n_layers, 2 * n_kv_heads * head_dim)
+    shape : BackboneShape
 
     Returns
     -------
     cache : transformers.DynamicCache
+        Layer ``i`` holds keys and values of shape (batch, n_kv_heads, prefix_length,
+        head_dim), sized by ``num_key_value_heads`` for grouped-query attention.
     """
     from transformers import DynamicCache
 
-    return DynamicCache(ddp_cache_data=[(layer[0], layer[1]) for layer in prefix])
+    batch, length = prefix.shape[:2]
+    kv = prefix.view(batch, length, shape.n_layers, 2, shape.n_kv_heads, shape.head_dim)
+    kv = kv.permute(2, 3, 0, 4, 1, 5)  # (n_layers, 2, batch, n_kv_heads, length, head_dim)
+    return DynamicCache(ddp_cache_data=[(layer[0], layer[1]) for layer in kv])
+
+
+def default_position_ids(shape, attention_mask):
+    """Positions the model would give the input if no prefix were present.
+
+    Parameters
+    ----------
+    shape : BackboneShape
+    attention_mask : torch.LongTensor of shape (batch, length)
+
+    Returns
+    -------
+    position_ids : torch.LongTensor of shape (batch, length)
+    """
+    batch, length = attention_mask.shape
+    if shape.model_type in ROBERTA_STYLE:
+        # RoBERTa counts real tokens from padding_idx + 1; pads get padding_idx.
+        padding_idx = shape.position_offset - 1
+        return (torch.cumsum(attention_mask, 1) * attention_mask + padding_idx).long()
+    positions = torch.arange(length, device=attention_mask.device)
+    return positions.unsqueeze(0).expand(batch, length)
+
+
+def _find_layers(model):
+    """The ModuleList of transformer layers (one entry per hidden layer)."""
+    n_layers = model.config.num_hidden_layers
+    for _, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module
+    return None
+
+
+def _replace_prefix_hidden(index, module, args, kwargs):
+    prefix = getattr(_ACTIVE, "prefix", None)
+    if prefix is None:
+        return None
+    layer_prefix = prefix[:, :, index]  # (batch, prefix_length, hidden)
+    n_virtual = layer_prefix.shape[1]
+    if args:
+        hidden = args[0]
+        hidden = torch.cat([layer_prefix.to(hidden.dtype), hidden[:, n_virtual:]], 1)
+        return (hidden, *args[1:]), kwargs
+    hidden = kwargs["hidden_states"]
+    kwargs["hidden_states"] = torch.cat([layer_prefix.to(hidden.dtype), hidden[:, n_virtual:]], 1)
+    return args, kwargs
+
+
+def install_hidden_prefix_hooks(model):
+    """Install, once, the per-layer pre-hooks of the hidden-state prefix path.
+
+    The hooks do nothing unless a forward runs inside :func:`_hidden_prefix`, so the
+    shared backbone behaves as usual for every other caller.
+
+    Returns
+    -------
+    installed : bool
+        False when no list of ``num_hidden_layers`` layers was found.
+    """
+    if getattr(model, "_sklearn_ltuning_hooks", False):
+        return True
+    layers = _find_layers(model)
+    if layers is None:
+        return False
+    for index, layer in enumerate(layers):
+        layer.register_forward_pre_hook(
+            functools.partial(_replace_prefix_hidden, index), with_kwargs=True
+        )
+    model._sklearn_ltuning_hooks = True
+    return True
+
+
+@contextlib.contextmanager
+def _hidden_prefix(prefix):
+    _ACTIVE.prefix = prefix
+    try:
+        yield
+    finally:
+        _ACTIVE.prefix = None
 
 
 def _forward_kwargs(handle, attention_mask, token_type_ids):
     kwargs = {"attention_mask": attention_mask}
-    if token_type_ids is not None and "token_type_ids" in handle.forward_args:
+    if token_type_ids is not None and handle.shape.uses_token_types:
         kwargs["token_type_ids"] = token_type_ids
     return kwargs
+
+
+def _prepend(handle, input_ids, attention_mask, token_type_ids, virtual):
+    """Inputs for a forward with ``virtual`` embeddings (batch, P, d) before the input."""
+    batch, n_virtual = input_ids.shape[0], virtual.shape[1]
+    embeds = torch.cat([virtual, handle.model.get_input_embeddings()(input_ids)], dim=1)
+    mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)
+    if token_type_ids is not None:
+        token_type_ids = torch.cat([token_type_ids.new_zeros(batch, n_virtual), token_type_ids], 1)
+    return {"inputs_embeds": embeds, **_forward_kwargs(handle, mask, token_type_ids)}
 
 
 def run_backbone(
@@ -60,8 +178,8 @@ def run_backbone(
     input_ids, attention_mask : torch.LongTensor of shape (batch, length)
         Right-padded input tokens.
     token_type_ids : torch.LongTensor of shape (batch, length), optional
-    prefix : torch.Tensor of shape (n_layers, 2, batch, n_kv_heads, prefix_length, head_dim)
-        Per-layer keys and values (prefix methods).
+    prefix : torch.Tensor of shape (batch, prefix_length, n_layers, width)
+        Per-layer prefix (prefix methods); ``width`` from :func:`prefix_width`.
     prompt : torch.Tensor of shape (batch, prefix_length, hidden_size)
         Embeddings placed before the input embeddings (prompt methods).
 
@@ -71,36 +189,26 @@ def run_backbone(
         Last hidden states at the input positions only.
     """
     model, shape = handle.model, handle.shape
-    batch, length = input_ids.shape
     if prompt is not None:
-        n_virtual = prompt.shape[1]
-        ones = attention_mask.new_ones(batch, n_virtual)
-        embeds = torch.cat([prompt, model.get_input_embeddings()(input_ids)], dim=1)
-        if token_type_ids is not None:
-            token_type_ids = torch.cat(
-                [token_type_ids.new_zeros(batch, n_virtual), token_type_ids], 1
-            )
-        kwargs = _forward_kwargs(handle, torch.cat([ones, attention_mask], 1), token_type_ids)
-        out = model(inputs_embeds=embeds, **kwargs)
-        return out.last_hidden_state[:, n_virtual:]
-    if prefix is not None:
-        if not shape.supports_cache:
-            raise ValueError(
-                f"Backbones of type {shape.model_type!r} take no key/value cache, so the "
-                "prefix methods ('lt_prefix', 'prefix') cannot inject a prefix into them. "
-                "Use method='lt_prompt' or method='prompt' with this backbone."
-            )
-        n_virtual = prefix.shape[-2]
-        mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)
-        kwargs = _forward_kwargs(handle, mask, token_type_ids)
-        if "position_ids" in handle.forward_args:
-            positions = torch.arange(length, device=input_ids.device)
-            kwargs["position_ids"] = positions.unsqueeze(0).expand(batch, length)
-        kwargs[shape.cache_arg] = make_prefix_cache(prefix)
-        out = model(input_ids=input_ids, **kwargs)
+        out = model(**_prepend(handle, input_ids, attention_mask, token_type_ids, prompt))
+        return out.last_hidden_state[:, prompt.shape[1] :]
+    if prefix is None:
+        out = model(input_ids=input_ids, **_forward_kwargs(handle, attention_mask, token_type_ids))
         return out.last_hidden_state
-    out = model(input_ids=input_ids, **_forward_kwargs(handle, attention_mask, token_type_ids))
-    return out.last_hidden_state
+    n_virtual = prefix.shape[1]
+    if shape.prefix_path == "hidden":
+        # Placeholders only: every layer's pre-hook overwrites these positions.
+        placeholder = prefix.new_zeros(input_ids.shape[0], n_virtual, shape.hidden_size)
+        with _hidden_prefix(prefix):
+            out = model(**_prepend(handle, input_ids, attention_mask, token_type_ids, placeholder))
+        return out.last_hidden_state[:, n_virtual:]
+    batch = input_ids.shape[0]
+    mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)
+    kwargs = _forward_kwargs(handle, mask, token_type_ids)
+    if "position_ids" in shape.forward_args:
+        kwargs["position_ids"] = default_position_ids(shape, attention_mask)
+    kwargs[shape.cache_arg] = make_prefix_cache(prefix, shape)
+    return model(input_ids=input_ids, **kwargs).last_hidden_state
 
 
 def pool(hidden, attention_mask, how):

@@ -60,10 +60,19 @@ class BackboneShape:
     max_positions : int
         How many positions the input (plus any prompt) may occupy.
     supports_cache : bool
-        Whether the model's forward accepts a key/value cache, through which
-        prefixes enter every layer.
+        Whether the model's forward accepts a key/value cache.
     cache_arg : str or None
         Name of that forward argument (``"cache"`` or ``"past_key_values"``).
+    forward_args : frozenset of str
+        Keyword arguments the model's forward accepts.
+    prefix_path : {"cache", "hidden"}
+        How prefixes enter every layer: as extra keys/values through the cache, or as
+        per-layer hidden states of placeholder positions (models without a cache).
+        See :mod:`sklearn_ltuning.backbones.injection`.
+    uses_token_types : bool
+        Whether segment ids (``token_type_ids``) are passed to the model.
+    position_offset : int
+        First position id of a real token (RoBERTa-style models start after padding_idx).
     """
 
     model_type: str
@@ -77,6 +86,9 @@ class BackboneShape:
     supports_cache: bool
     cache_arg: str | None
     forward_args: frozenset = frozenset()
+    prefix_path: str = "cache"
+    uses_token_types: bool = False
+    position_offset: int = 0
 
 
 class BackboneHandle:
@@ -122,6 +134,17 @@ class BackboneHandle:
         return f"BackboneHandle({self.source.name or self.source.path!r}, device={self.device})"
 
     @property
+    def pad_token_id(self):
+        """Id used to pad inputs: the tokenizer's pad token when the model can embed it.
+
+        Padded positions are masked, so any embeddable id works; some tokenizers
+        define a pad token outside the checkpoint's embedding table.
+        """
+        pad = self.tokenizer.pad_token_id
+        n_rows = self.model.get_input_embeddings().num_embeddings
+        return pad if pad is not None and 0 <= pad < n_rows else 0
+
+    @property
     def forward_args(self):
         """Names of the keyword arguments the backbone's forward accepts."""
         return self.shape.forward_args
@@ -138,8 +161,19 @@ class BackboneHandle:
         return self._fingerprint
 
 
-def _shape_of(model):
+def _check_text_model(model):
     import torch
+
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if not isinstance(embeddings, torch.nn.Embedding) or not hasattr(model.config, "vocab_size"):
+        raise ValueError(
+            f"backbone of type {type(model).__name__} is not a text model (it has no token "
+            "embedding table); sklearn_ltuning needs an encoder or decoder language model."
+        )
+
+
+def _shape_of(model, tokenizer):
+    from .injection import install_hidden_prefix_hooks
 
     config = model.config
     model_type = getattr(config, "model_type", "unknown")
@@ -148,17 +182,22 @@ def _shape_of(model):
     n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads)
     head_dim = int(getattr(config, "head_dim", None) or hidden // n_heads)
     max_pos = int(getattr(config, "max_position_embeddings", None) or 512)
+    offset = 0
     # RoBERTa-style embeddings reserve the first padding_idx + 1 positions.
-    if model_type in {"roberta", "xlm-roberta", "camembert"}:
-        max_pos -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    if model_type in {"roberta", "xlm-roberta", "camembert", "mpnet"}:
+        padding_idx = getattr(config, "pad_token_id", None)
+        offset = (1 if padding_idx is None else int(padding_idx)) + 1
+        max_pos -= offset
     params = inspect.signature(model.forward).parameters
     cache_arg = next((a for a in ("cache", "past_key_values") if a in params), None)
-    embeddings = model.get_input_embeddings()
-    if not isinstance(embeddings, torch.nn.Embedding):
-        raise ValueError(
-            f"backbone of type {type(model).__name__} has no token embedding table; "
-            "sklearn_ltuning needs a text model (encoder or decoder language model)."
-        )
+    prefix_path = "cache" if cache_arg is not None else "hidden"
+    if prefix_path == "hidden" and not install_hidden_prefix_hooks(model):
+        prefix_path = None
+    uses_token_types = (
+        "token_type_ids" in params
+        and "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+        and int(getattr(config, "type_vocab_size", 0) or 0) >= 2
+    )
     return BackboneShape(
         model_type=model_type,
         is_decoder=model_type not in ENCODER_TYPES,
@@ -171,6 +210,9 @@ def _shape_of(model):
         supports_cache=cache_arg is not None,
         cache_arg=cache_arg,
         forward_args=frozenset(params),
+        prefix_path=prefix_path,
+        uses_token_types=uses_token_types,
+        position_offset=offset,
     )
 
 
@@ -204,10 +246,17 @@ def _gguf_folder(source, trust_remote_code):
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:
-        model = AutoModel.from_pretrained(
+        quantized = AutoModel.from_pretrained(
             source.path, gguf_file=source.gguf_file, trust_remote_code=trust_remote_code
         )
         tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+        # transformers refuses to save a model loaded from GGUF; the dequantized
+        # weights go into a plain model of the same config, which saves normally.
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+        model.load_state_dict(quantized.state_dict())
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         try:
@@ -268,12 +317,19 @@ def _load_uncached(source, device, trust_remote_code):
             model = AutoModel.from_pretrained(
                 path, trust_remote_code=trust_remote_code, dtype=torch.float32
             )
-            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError) as exc:
             raise ValueError(
                 f"Could not load backbone {source.name or source.path!r} from {path!r}: {exc}"
             ) from exc
-    shape = _shape_of(model)
+        _check_text_model(model)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"Backbone {source.name or source.path!r} has no usable tokenizer at {path!r}: "
+                f"{exc}"
+            ) from exc
+    shape = _shape_of(model, tokenizer)
     if tokenizer.pad_token is None:
         # Decoders often ship without a pad token; padded positions are masked anyway.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

@@ -64,9 +64,9 @@ class MethodModule(nn.Module):
         Returns
         -------
         tokens : torch.Tensor
-            ``injects == "prefix"``: shape (n_layers, 2, batch, n_kv_heads,
-            prefix_length, head_dim). ``injects == "prompt"``: shape (batch,
-            prefix_length, hidden_size).
+            ``injects == "prefix"``: shape (batch, prefix_length, n_layers, width),
+            ``width`` from :func:`~sklearn_ltuning.backbones.injection.prefix_width`.
+            ``injects == "prompt"``: shape (batch, prefix_length, hidden_size).
         """
         raise NotImplementedError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..backbones.injection import prefix_width
 from .base import MethodModule
 
 
@@ -18,10 +19,11 @@ class LTPrefix(MethodModule):
     label_map : {"pooled", "token"}, default="pooled"
         ``"pooled"`` (the paper's default and the reference code): F_phi scores each
         label token with a ``Linear(d, 1)`` (self-attention pooling scores, l numbers
-        per label) and Z_psi is ``Linear(l, l * m * 2 * d_kv)`` with no bias:
-        ``2 l^2 m d + d`` parameters (plus ``2d`` for the head) when ``d_kv = d``.
+        per label) and Z_psi is ``Linear(l, l * m * width)`` with no bias, where
+        ``width = 2 * d_kv`` (key and value) on cache-capable backbones: ``2 l^2 m d + d``
+        parameters (plus ``2d`` for the head) when ``d_kv = d``.
         ``"token"`` (the reference code's second variant): skip the pooling and map
-        each label token's hidden vector with ``Linear(d, m * 2 * d_kv)``.
+        each label token's hidden vector with ``Linear(d, m * width)``.
     """
 
     label_conditioned = True
@@ -37,14 +39,13 @@ class LTPrefix(MethodModule):
         label_map="pooled",
     ):
         super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden)
-        s = backbone.shape
         self.label_map = label_map
-        per_position = s.n_layers * 2 * s.n_kv_heads * s.head_dim
+        per_position = backbone.shape.n_layers * prefix_width(backbone.shape)
         if label_map == "pooled":
-            self.pool_scores = nn.Linear(s.hidden_size, 1, bias=False)
+            self.pool_scores = nn.Linear(backbone.shape.hidden_size, 1, bias=False)
             self.transform = nn.Linear(prefix_length, prefix_length * per_position, bias=False)
         elif label_map == "token":
-            self.transform = nn.Linear(s.hidden_size, per_position, bias=False)
+            self.transform = nn.Linear(backbone.shape.hidden_size, per_position, bias=False)
         else:
             raise ValueError(f"label_map must be 'pooled' or 'token'; got {label_map!r}.")
 
@@ -57,18 +58,17 @@ class LTPrefix(MethodModule):
 
         Returns
         -------
-        prefixes : torch.Tensor of shape (n_layers, 2, n_labels, n_kv_heads, l, head_dim)
+        prefixes : torch.Tensor of shape (n_labels, l, n_layers, width)
+            ``width`` from :func:`~sklearn_ltuning.backbones.injection.prefix_width`.
         """
-        s = self.backbone.shape
         n_labels, length = label_hidden.shape[:2]
         if self.label_map == "pooled":
             scores = self.pool_scores(label_hidden).squeeze(-1)  # (n_labels, l)
-            flat = self.transform(scores)  # (n_labels, l * m * 2 * d_kv)
+            flat = self.transform(scores)  # (n_labels, l * n_layers * width)
         else:
-            flat = self.transform(label_hidden)  # (n_labels, l, m * 2 * d_kv)
-        out = flat.view(n_labels, length, s.n_layers, 2, s.n_kv_heads, s.head_dim)
-        return out.permute(2, 3, 0, 4, 1, 5)
+            flat = self.transform(label_hidden)  # (n_labels, l, n_layers * width)
+        return flat.view(n_labels, length, self.backbone.shape.n_layers, -1)
 
     def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
         hidden = self.label_hidden if label_hidden is None else label_hidden
-        return self.label_prefixes(hidden).index_select(2, label_idx)
+        return self.label_prefixes(hidden).index_select(0, label_idx)

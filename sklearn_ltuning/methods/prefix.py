@@ -5,24 +5,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..backbones.injection import prefix_width
 from .base import MethodModule
 
 
 class PrefixTuning(MethodModule):
     """Classic prefix tuning baseline with a K-way head.
 
-    Trained: ``prefix`` of shape (n_layers, 2, n_kv_heads, prefix_length, head_dim),
-    initialised N(0, 0.02) so training starts close to the frozen model, and the head.
+    Trained: ``prefix`` of shape (prefix_length, n_layers, width), initialised
+    N(0, 0.02) so training starts close to the frozen model, and the head. ``width``
+    is ``2 * n_kv_heads * head_dim`` (keys and values) on cache-capable backbones and
+    ``hidden_size`` (per-layer hidden states) on the others; see
+    :mod:`sklearn_ltuning.backbones.injection`.
     """
 
     injects = "prefix"
 
     def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
         super().__init__(backbone, n_classes, prefix_length, pooling)
-        s = backbone.shape
+        width = prefix_width(backbone.shape)
         self.prefix = nn.Parameter(
-            torch.randn(s.n_layers, 2, s.n_kv_heads, prefix_length, s.head_dim) * 0.02
+            torch.randn(prefix_length, backbone.shape.n_layers, width) * 0.02
         )
 
     def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
-        return self.prefix.unsqueeze(2).expand(-1, -1, batch_size, -1, -1, -1)
+        return self.prefix.unsqueeze(0).expand(batch_size, -1, -1, -1)
