@@ -510,6 +510,43 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         scores = self._scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
+    # -------------------------------------------------------------- persistence
+    def save(self, path):
+        """Write the fitted model to a folder (safetensors + JSON, atomic).
+
+        Only the trained parameters are stored; the frozen backbone is re-resolved
+        from its name or path by :meth:`load`. See :mod:`sklearn_ltuning.persistence`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from .persistence import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path, *, device=None):
+        """Load a model folder written by :meth:`save`. Executes no pickled code.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        device : str, optional
+            Overrides the stored device.
+
+        Returns
+        -------
+        estimator : LTuningClassifier
+        """
+        from .persistence import load_model
+
+        return load_model(path, device=device)
+
     # ------------------------------------------------------------------- extras
     @property
     def history_(self):
