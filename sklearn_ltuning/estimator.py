@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import pad, tokenize, validate_texts
-from .labels import encode_labels, resolve_label_texts
+from .labels import check_texts, encode_labels, resolve_label_texts
 
 #: Methods whose virtual tokens come from label texts.
 LTUNING_METHODS = ("lt_prefix", "lt_prompt")
@@ -275,6 +275,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         encoding = tokenize(handle.tokenizer, columns, budget)
         arrays = pad(encoding, handle.pad_token_id)
         if continuing:
+            # Settings changed since the last fit take effect for the continued run.
+            net.set_params(callbacks=self._net_callbacks(), verbose=int(self.verbose))
             self._train(net, arrays, y_enc, epochs)
             return self
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -379,9 +381,16 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             return self.pooling
         return "last" if handle.shape.is_decoder else "mean"
 
+    def _net_callbacks(self):
+        from skorch.callbacks import ProgressBar
+
+        callbacks = list(self.callbacks or [])
+        if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks or None
+
     def _build_net(self, handle, n_classes, label_hidden, seed):
         import torch
-        from skorch.callbacks import ProgressBar
         from skorch.dataset import ValidSplit
 
         from .methods import METHODS
@@ -390,9 +399,6 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         train_split = self.train_split
         if isinstance(train_split, numbers.Number) and not isinstance(train_split, bool):
             train_split = ValidSplit(train_split, stratified=True, random_state=seed)
-        callbacks = list(self.callbacks or [])
-        if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(("progress_bar", ProgressBar()))
         module_kwargs = {
             "module__backbone": handle,
             "module__n_classes": n_classes,
@@ -410,7 +416,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             "max_epochs": self.max_epochs,
             "batch_size": self.batch_size,
             "train_split": train_split,
-            "callbacks": callbacks or None,
+            "callbacks": self._net_callbacks(),
             "device": handle.device.type if handle.device.index is None else str(handle.device),
             "verbose": int(self.verbose),
             "objective": self.objective,
@@ -429,7 +435,37 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             f"({kind[self.n_features_in_]}). Pass the same form as in fit."
         )
 
-    def _scores(self, X):
+    def _resolve_labels(self, labels):
+        """Names and encoded texts of labels given at predict time (None: the fitted ones)."""
+        if labels is None:
+            return self.classes_, None
+        if self.method not in LTUNING_METHODS:
+            raise ValueError(
+                f"labels= at predict time is supported by method='lt_prefix' and "
+                f"method='lt_prompt' only; method={self.method!r} has a head tied to the "
+                "training classes. Refit with the new classes instead."
+            )
+        if isinstance(labels, dict):
+            names, texts = list(labels), list(labels.values())
+        elif isinstance(labels, (list, tuple, np.ndarray)):
+            names = texts = list(labels)
+        else:
+            raise ValueError(
+                "labels must be a dict {label: text} or a list of label texts; got "
+                f"{type(labels).__name__}."
+            )
+        if not names:
+            raise ValueError("labels is empty; give at least one label text.")
+        for text in texts:
+            if not isinstance(text, str):
+                raise ValueError(f"labels: every label text must be a str; got {text!r}.")
+        if len(set(map(str, names))) != len(names):
+            raise ValueError("labels has duplicated label names; each label must appear once.")
+        check_texts(texts, names, name="labels")
+        hidden = encode_labels(self.backbone_, texts, self.prefix_length)
+        return np.asarray(names, dtype=object if isinstance(labels, dict) else str), hidden
+
+    def _scores(self, X, label_hidden=None):
         """K-way scores, streamed in chunks and in length-sorted batches."""
         import torch
 
@@ -441,7 +477,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         module = self.net_.module_
         module.eval()
         n = len(columns[0])
-        scores = np.empty((n, len(self.classes_)), dtype=np.float32)
+        n_labels = len(self.classes_) if label_hidden is None else label_hidden.shape[0]
+        extra = {} if label_hidden is None else {"label_hidden": label_hidden}
+        scores = np.empty((n, n_labels), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, n, PREDICT_CHUNK):
                 chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
@@ -452,28 +490,33 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                     arrays = pad(encoding, handle.pad_token_id, rows)
                     arrays.pop("length")
                     batch = {k: torch.as_tensor(v, device=handle.device) for k, v in arrays.items()}
-                    scores[start + rows] = module(**batch).float().cpu().numpy()
+                    scores[start + rows] = module(**batch, **extra).float().cpu().numpy()
         return scores
 
-    def decision_function(self, X):
+    def decision_function(self, X, labels=None):
         """Label scores (logits) of each input.
 
         Parameters
         ----------
         X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+        labels : dict or list of str, default=None
+            L-Tuning only: label texts that replace the fitted classes for this call
+            (see :meth:`predict_proba`).
 
         Returns
         -------
-        scores : ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
-            For two classes, the score of ``classes_[1]`` minus that of ``classes_[0]``,
-            as sklearn's binary classifiers return.
+        scores : ndarray of shape (n_samples, n_labels), or (n_samples,) for two labels
+            For two labels, the score of the second minus that of the first, as
+            sklearn's binary classifiers return.
         """
-        scores = self._scores(X)
+        check_is_fitted(self, "net_")
+        _, hidden = self._resolve_labels(labels)
+        scores = self._scores(X, hidden)
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
         return scores
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, labels=None):
         """Class probabilities: a softmax over the K label scores.
 
         For the L-Tuning methods each score is the logit of "this label fits this
@@ -484,31 +527,44 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+        labels : dict or list of str, default=None
+            L-Tuning only (``lt_prefix``, ``lt_prompt``): labels that replace the
+            fitted classes for this call, as ``{label: text}`` or a list of texts
+            (each text is then its own label). The learned maps read the new texts
+            through the frozen backbone; the fitted model is not changed. Texts are
+            padded or cut to ``prefix_length`` tokens like the training labels.
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
+        proba : ndarray of shape (n_samples, n_labels)
+            Columns follow ``classes_``, or the order of ``labels`` when given.
         """
-        scores = self._scores(X).astype(np.float64)
+        check_is_fitted(self, "net_")
+        _, hidden = self._resolve_labels(labels)
+        scores = self._scores(X, hidden).astype(np.float64)
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
         return scores
 
-    def predict(self, X):
+    def predict(self, X, labels=None):
         """Predicted class of each input: the best of the K label scores.
 
         Parameters
         ----------
         X : list of (str, str), array-like of shape (n_samples, 2) or (n_samples,)
+        labels : dict or list of str, default=None
+            L-Tuning only: labels that replace the fitted classes for this call
+            (see :meth:`predict_proba`); predictions are then their names.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        scores = self._scores(X)
-        return self.classes_[np.argmax(scores, axis=1)]
+        check_is_fitted(self, "net_")
+        names, hidden = self._resolve_labels(labels)
+        scores = self._scores(X, hidden)
+        return np.asarray(names)[np.argmax(scores, axis=1)]
 
     # -------------------------------------------------------------- persistence
     def save(self, path):
