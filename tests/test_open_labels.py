@@ -29,7 +29,7 @@ def test_new_labels_change_columns_and_keep_the_fitted_classes(fitted, texts):
 
 def test_fitted_texts_as_labels_reproduce_the_fitted_prediction(fitted, texts):
     X, _ = texts
-    labels = dict(zip(fitted.classes_, fitted.label_texts_))
+    labels = dict(zip(fitted.classes_, fitted.label_texts_, strict=True))
     np.testing.assert_allclose(
         fitted.predict_proba(X, labels=labels), fitted.predict_proba(X), rtol=1e-5, atol=1e-6
     )
