@@ -170,6 +170,8 @@ def _tiny_config(arch, vocab_size):
             type_vocab_size=0,
             pad_token_id=0,
         )
+    if arch == "albert":
+        return T.AlbertConfig(**common, embedding_size=16, pad_token_id=0)
     if arch == "gpt2":
         return T.GPT2Config(
             vocab_size=vocab_size,
@@ -188,6 +190,8 @@ def _tiny_config(arch, vocab_size):
 
 
 ENCODERS = ["bert", "roberta", "distilbert", "mpnet", "deberta-v2"]
+#: Encoders whose layers cannot take a prefix (ALBERT shares one layer across depth).
+PROMPT_ONLY = ["albert"]
 DECODERS = ["gpt2", "llama", "qwen2"]
 ARCHITECTURES = ENCODERS + DECODERS
 
@@ -200,7 +204,7 @@ def make_tiny_backbone(folder, arch):
     if arch == "bert":
         return make_tiny_bert(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if arch in ENCODERS:
+    if arch in ENCODERS + PROMPT_ONLY:
         tokenizer = BertTokenizer(vocab=_vocab(), model_max_length=64)
         if arch in {"roberta", "distilbert", "mpnet"}:
             tokenizer.model_input_names = ["input_ids", "attention_mask"]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ARCHITECTURES, DECODERS, make_pairs
+from conftest import ARCHITECTURES, DECODERS, PROMPT_ONLY, make_pairs
 
 from sklearn_ltuning import LTuningClassifier, list_backbones
 from sklearn_ltuning.backbones.injection import make_prefix_cache, prefix_width, run_backbone
@@ -63,6 +63,24 @@ def test_every_method_on_every_architecture(tiny_backbones, arch, method):
     assert (steered - plain).abs().max() > 1e-5
     assert _digest(handle.model) == before
     assert not any(p.requires_grad for p in handle.model.parameters())
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("arch", PROMPT_ONLY)
+def test_architectures_without_prefix_support(tiny_backbones, arch, method):
+    path = tiny_backbones(arch)
+    assert load_backbone(path).shape.prefix_path is None
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(
+        method=method, backbone=path, prefix_length=3, max_epochs=1, random_state=0
+    )
+    if method in ("lt_prefix", "prefix"):
+        with pytest.raises(ValueError, match=r"\(albert\) takes no key/value cache.*lt_prompt"):
+            clf.fit(X, y)
+        assert not hasattr(clf, "net_")
+    else:
+        proba = clf.fit(X, y).predict_proba(X)
+        np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if EXPECTED_PATH[a] == "cache"])

@@ -73,6 +73,9 @@ class BackboneShape:
         Whether segment ids (``token_type_ids``) are passed to the model.
     position_offset : int
         First position id of a real token (RoBERTa-style models start after padding_idx).
+    embedding_size : int
+        Width of the input embeddings, where prompts live (ALBERT's is smaller than
+        ``hidden_size``).
     """
 
     model_type: str
@@ -87,6 +90,7 @@ class BackboneShape:
     cache_arg: str | None
     forward_args: frozenset = frozenset()
     prefix_path: str = "cache"
+    embedding_size: int = 0
     uses_token_types: bool = False
     position_offset: int = 0
 
@@ -211,6 +215,7 @@ def _shape_of(model, tokenizer):
         cache_arg=cache_arg,
         forward_args=frozenset(params),
         prefix_path=prefix_path,
+        embedding_size=int(model.get_input_embeddings().embedding_dim),
         uses_token_types=uses_token_types,
         position_offset=offset,
     )

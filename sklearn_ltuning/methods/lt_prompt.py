@@ -12,9 +12,10 @@ class LTPrompt(MethodModule):
     """L-Tuning prompt: e(y) = G_gamma(h_y) placed before the input embeddings.
 
     G is a ``Linear(d, d)`` without bias (``d^2`` parameters; ``d(d + 2)`` with the
-    head). It starts as a scaled identity whose scale maps the label hidden states
-    to the root-mean-square of the backbone's input embeddings, so training starts
-    from the label's own reading at the right magnitude.
+    head); its output has the width of the input embeddings, which differs from ``d``
+    only on models such as ALBERT. It starts as a scaled identity whose scale maps the
+    label hidden states to the root-mean-square of the backbone's input embeddings, so
+    training starts from the label's own reading at the right magnitude.
     """
 
     label_conditioned = True
@@ -22,8 +23,8 @@ class LTPrompt(MethodModule):
 
     def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
         super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden)
-        d = backbone.shape.hidden_size
-        self.transform = nn.Linear(d, d, bias=False)
+        d, d_embed = backbone.shape.hidden_size, backbone.shape.embedding_size
+        self.transform = nn.Linear(d, d_embed, bias=False)
         scale = 1.0
         if label_hidden is not None:
             table = backbone.model.get_input_embeddings().weight
@@ -31,7 +32,7 @@ class LTPrompt(MethodModule):
             source = label_hidden.float().pow(2).mean().sqrt().clamp(min=1e-6)
             scale = float(target / source)
         with torch.no_grad():
-            self.transform.weight.copy_(torch.eye(d) * scale)
+            self.transform.weight.copy_(torch.eye(d_embed, d) * scale)
 
     def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
         hidden = self.label_hidden if label_hidden is None else label_hidden
