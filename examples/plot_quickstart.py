@@ -16,14 +16,14 @@ from sklearn_ltuning.datasets import load_snli_sample
 
 X, y = load_snli_sample()
 X_train, X_test, y_train, y_test = train_test_split(
-    X, y, train_size=900, test_size=300, stratify=y, random_state=0
+    X, y, train_size=2400, test_size=600, stratify=y, random_state=0
 )
 print(X_train[0], y_train[0])
 
 # %%
 # LT-prefix reads each class name ("entailment", "neutral", "contradiction")
 # through the frozen backbone and learns to turn it into a per-layer prefix.
-clf = LTuningClassifier(method="lt_prefix", prefix_length=8, max_epochs=2, random_state=0)
+clf = LTuningClassifier(method="lt_prefix", prefix_length=8, max_epochs=3, random_state=0)
 clf.fit(X_train, y_train)
 print("classes:", clf.classes_, "label texts:", clf.label_texts_)
 print("trained parameters:", clf.n_trainable_params_)
@@ -38,6 +38,6 @@ for pair, row in zip(X_test[:3], proba, strict=False):
 # %%
 # The classic prefix-tuning baseline: a random prefix shared by all classes and
 # a K-way head, on the same backbone and budget.
-baseline = LTuningClassifier(method="prefix", prefix_length=8, max_epochs=2, random_state=0)
+baseline = LTuningClassifier(method="prefix", prefix_length=8, max_epochs=3, random_state=0)
 baseline.fit(X_train, y_train)
 print("prefix tuning test accuracy:", baseline.score(X_test, y_test))

@@ -277,7 +277,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         if continuing:
             # Settings changed since the last fit take effect for the continued run.
             net.set_params(callbacks=self._net_callbacks(), verbose=int(self.verbose))
-            self._train(net, arrays, y_enc, epochs)
+            self._train(net, arrays, y_enc, epochs, continuing=True)
             return self
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         net = self._build_net(handle, len(classes_), label_hidden, seed)
@@ -299,16 +299,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = net
         return self
 
-    def _train(self, net, arrays, y_enc, epochs):
-        if epochs is None:
-            net.partial_fit(arrays, y_enc)
-            return
-        saved = net.max_epochs
-        net.max_epochs = epochs
-        try:
-            net.partial_fit(arrays, y_enc)
-        finally:
-            net.max_epochs = saved
+    def _train(self, net, arrays, y_enc, epochs, continuing=False):
+        done = len(net.history) if continuing else 0
+        net.target_epochs = done + (self.max_epochs if epochs is None else epochs)
+        net.partial_fit(arrays, y_enc)
 
     def _check_y(self, y, n_samples):
         if y is None:

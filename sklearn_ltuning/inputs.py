@@ -301,3 +301,30 @@ def length_grouped_batches(lengths, batch_size, *, shuffle, generator=None, grou
         perm = torch.randperm(len(batches), generator=generator).tolist()
         batches = [batches[i] for i in perm]
     return batches
+
+
+class LengthGroupedBatchSampler:
+    """Batch sampler that draws new :func:`length_grouped_batches` at every epoch.
+
+    Parameters
+    ----------
+    lengths : numpy.ndarray of shape (n_rows,)
+    batch_size : int
+    generator : torch.Generator
+        Drawn from at the start of each pass, so a generator reseeded per epoch
+        gives each epoch its own reproducible order.
+    """
+
+    def __init__(self, lengths, batch_size, generator):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = int(batch_size)
+        self.generator = generator
+
+    def __iter__(self):
+        batches = length_grouped_batches(
+            self.lengths, self.batch_size, shuffle=True, generator=self.generator
+        )
+        return iter(batches)
+
+    def __len__(self):
+        return -(-len(self.lengths) // self.batch_size)

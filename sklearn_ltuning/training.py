@@ -9,7 +9,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader, Subset
 
-from .inputs import collate, length_grouped_batches
+from .inputs import LengthGroupedBatchSampler, collate
 
 
 def _lengths(dataset):
@@ -46,14 +46,31 @@ class LTuningNet(NeuralNetClassifier):
         self.objective = objective
         self.seed = seed
 
+    #: Total number of epochs a fit should reach; set by the estimator. Epochs already
+    #: in the history (e.g. loaded by skorch's LoadInitState from a checkpoint) count,
+    #: so a resumed run trains only the remaining ones.
+    target_epochs = None
+
     def initialize(self):
         super().initialize()
         self.rng_ = torch.Generator()
         if self.seed is None:
-            self.rng_.seed()
+            self.seed_ = int(torch.randint(0, 2**31 - 1, ()).item())
         else:
-            self.rng_.manual_seed(int(self.seed))
+            self.seed_ = int(self.seed)
+        self.rng_.manual_seed(self.seed_)
         return self
+
+    def on_epoch_begin(self, *args, **kwargs):
+        super().on_epoch_begin(*args, **kwargs)
+        # Batch order and negative labels of epoch e depend only on (seed, e), so a
+        # run resumed from a checkpoint after epoch e - 1 repeats them exactly.
+        self.rng_.manual_seed(self.seed_ * 1_000_003 + len(self.history))
+
+    def fit_loop(self, X, y=None, epochs=None, **kwargs):
+        if epochs is None and self.target_epochs is not None:
+            epochs = max(int(self.target_epochs) - len(self.history), 0)
+        return super().fit_loop(X, y, epochs=epochs, **kwargs)
 
     def get_iterator(self, dataset, training=False):
         """Length-grouped, shuffled batches at training; the dataset's order otherwise.
@@ -69,9 +86,7 @@ class LTuningNet(NeuralNetClassifier):
         for key in ("shuffle", "batch_size", "collate_fn", "sampler", "drop_last"):
             kwargs.pop(key, None)
         if training:
-            batches = length_grouped_batches(
-                _lengths(dataset), batch_size, shuffle=True, generator=self.rng_
-            )
+            batches = LengthGroupedBatchSampler(_lengths(dataset), batch_size, self.rng_)
         else:
             n = len(dataset)
             batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
