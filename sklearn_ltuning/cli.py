@@ -1,4 +1,4 @@
-"""Command line front: ``sklearn-ltuning demo`` (and ``python -m sklearn_ltuning``)."""
+"""The sklearn-ltuning command line: demo, fit, predict and evaluate."""
 
 from __future__ import annotations
 
@@ -91,6 +91,96 @@ def _frozen_embedding_anchor(backbone, X_train, y_train, X_test, y_test):
     return probe.score(features(X_test), y_test)
 
 
+def _texts(frame, columns, path):
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; the file has {list(frame.columns)}."
+        )
+    return frame[list(columns)]
+
+
+def _metrics(y_true, y_pred):
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    return {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(y_true, y_pred, average="macro"),
+        "mcc": matthews_corrcoef(y_true, y_pred),
+    }
+
+
+def _fit(args):
+    from . import LTuningClassifier
+    from .datasets import read_table
+
+    frame = read_table(args.train)
+    X = _texts(frame, args.text_cols, args.train)
+    y = _texts(frame, [args.label_col], args.train)[args.label_col].to_numpy()
+    clf = LTuningClassifier(
+        method=args.method,
+        backbone=args.backbone,
+        prefix_length=args.prefix_length,
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    clf.fit(X, y)
+    out = clf.save(args.out)
+    print(f"saved to {out}")
+    if args.valid:
+        valid = read_table(args.valid)
+        y_valid = _texts(valid, [args.label_col], args.valid)[args.label_col].to_numpy()
+        pred = clf.predict(_texts(valid, args.text_cols, args.valid))
+        scores = _metrics(y_valid.astype(str), pred.astype(str))
+        print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def _model_and_texts(args):
+    from . import LTuningClassifier
+    from .datasets import read_table
+
+    clf = LTuningClassifier.load(args.model)
+    frame = read_table(args.input)
+    columns = args.text_cols or list(getattr(clf, "feature_names_in_", []))
+    if not columns:
+        raise ValueError("the model does not record its text columns; pass --text-cols.")
+    return clf, frame, _texts(frame, columns, args.input)
+
+
+def _predict(args):
+    import pandas as pd
+
+    clf, frame, X = _model_and_texts(args)
+    out = pd.DataFrame(index=frame.index)
+    if args.id_col in frame.columns:
+        out[args.id_col] = frame[args.id_col]
+    out["prediction"] = clf.predict(X)
+    if args.proba:
+        proba = clf.predict_proba(X)
+        for j, cls in enumerate(clf.classes_):
+            out[f"proba_{cls}"] = proba[:, j]
+    out.to_csv(args.output, index=False)
+    print(f"wrote {len(out)} predictions to {args.output}")
+    return 0
+
+
+def _evaluate(args):
+    from sklearn.metrics import classification_report
+
+    clf, frame, X = _model_and_texts(args)
+    y = _texts(frame, [args.label_col], args.input)[args.label_col].to_numpy()
+    pred = clf.predict(X)
+    y, pred = y.astype(str), pred.astype(str)
+    for name, value in _metrics(y, pred).items():
+        print(f"{name}: {value:.4f}")
+    print(classification_report(y, pred, zero_division=0))
+    return 0
+
+
 def build_parser():
     """The ``sklearn-ltuning`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -121,6 +211,59 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    fit = sub.add_parser(
+        "fit",
+        help="train on a CSV/JSONL file and save the model folder",
+        description="Train LTuningClassifier on a CSV or JSONL file (one or "
+        "two text columns) and save the fitted model to a folder.",
+    )
+    fit.add_argument("--train", required=True, help="CSV or JSONL training file")
+    fit.add_argument(
+        "--text-cols",
+        nargs="+",
+        default=["premise", "hypothesis"],
+        help="one text column, or two for (premise, hypothesis) pairs",
+    )
+    fit.add_argument("--label-col", default="label")
+    fit.add_argument("--out", required=True, help="model folder to write")
+    fit.add_argument("--valid", help="optional CSV/JSONL file to report metrics on")
+    fit.add_argument(
+        "--method", default="lt_prefix", choices=["lt_prefix", "lt_prompt", "prefix", "prompt"]
+    )
+    fit.add_argument("--backbone", default="minilm-l6")
+    fit.add_argument("--prefix-length", type=int, default=8)
+    fit.add_argument("--epochs", type=int, default=3)
+    fit.add_argument("--batch-size", type=int, default=16)
+    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.set_defaults(func=_fit)
+
+    predict = sub.add_parser(
+        "predict",
+        help="predict a CSV/JSONL file with a saved model",
+        description="Write predictions (and probabilities) as CSV, in "
+        "the input's row order, keeping its id column.",
+    )
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--input", required=True)
+    predict.add_argument("--output", required=True)
+    predict.add_argument("--proba", action="store_true", help="add a probability per class")
+    predict.add_argument("--text-cols", nargs="+", help="default: the columns used in fit")
+    predict.add_argument("--id-col", default="id", help="kept in the output when present")
+    predict.set_defaults(func=_predict)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="accuracy, macro-F1, MCC and a per-class report",
+        description="Score a saved model on a labelled CSV/JSONL file.",
+    )
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--input", required=True)
+    evaluate.add_argument("--label-col", default="label")
+    evaluate.add_argument("--text-cols", nargs="+", help="default: the columns used in fit")
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 
@@ -130,8 +273,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError) as exc:
-        print(f"sklearn-ltuning: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"sklearn-ltuning: error: {message}", file=sys.stderr)
         return 2
 
 

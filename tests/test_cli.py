@@ -49,3 +49,121 @@ def test_errors_are_one_line_without_traceback():
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().startswith("sklearn-ltuning: error: Unknown backbone")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def _write_pairs(path, n=24, with_id=True):
+    import pandas as pd
+    from conftest import make_pairs
+
+    X, y = make_pairs(n)
+    frame = pd.DataFrame(X, columns=["premise", "hypothesis"])
+    frame["label"] = y
+    if with_id:
+        frame.insert(0, "id", [f"row-{i}" for i in range(n)])
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_fit_predict_evaluate_round_trip(tiny_bert, tmp_path):
+    import pandas as pd
+
+    train = _write_pairs(tmp_path / "train.csv")
+    out = run(
+        "fit",
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--out",
+        str(tmp_path / "model"),
+        "--backbone",
+        tiny_bert,
+        "--prefix-length",
+        "4",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--valid",
+        str(tmp_path / "train.csv"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "validation: accuracy" in out.stdout
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+    shuffled = train.sample(frac=1.0, random_state=1)
+    shuffled.to_csv(tmp_path / "input.csv", index=False)
+    out = run(
+        "predict",
+        "--model",
+        str(tmp_path / "model"),
+        "--input",
+        str(tmp_path / "input.csv"),
+        "--output",
+        str(tmp_path / "pred.csv"),
+        "--proba",
+    )
+    assert out.returncode == 0, out.stderr
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred["id"]) == list(shuffled["id"])  # the input's row order and ids
+    probas = pred[[c for c in pred.columns if c.startswith("proba_")]]
+    assert probas.shape[1] == 3
+    assert abs(probas.sum(axis=1) - 1).max() < 1e-6
+
+    out = run(
+        "evaluate", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "input.csv")
+    )
+    assert out.returncode == 0, out.stderr
+    for word in ("accuracy:", "macro_f1:", "mcc:", "precision", "recall"):
+        assert word in out.stdout
+
+
+def test_single_text_files_in_jsonl(tiny_bert, tmp_path):
+    import json
+
+    from conftest import make_texts
+
+    X, y = make_texts(20)
+    with open(tmp_path / "train.jsonl", "w", encoding="utf-8") as fh:
+        for text, label in zip(X, y, strict=True):
+            fh.write(json.dumps({"text": text, "label": label}) + "\n")
+    out = run(
+        "fit",
+        "--train",
+        str(tmp_path / "train.jsonl"),
+        "--text-cols",
+        "text",
+        "--out",
+        str(tmp_path / "m"),
+        "--backbone",
+        tiny_bert,
+        "--prefix-length",
+        "4",
+        "--epochs",
+        "1",
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_file_errors_are_one_line(tiny_bert, tmp_path):
+    _write_pairs(tmp_path / "train.csv")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "latin1.csv").write_bytes(
+        "premise,hypothesis,label\ncaf\xe9,x,y\n".encode("latin-1")
+    )
+    cases = {
+        "missing column": ["--train", str(tmp_path / "train.csv"), "--label-col", "gold"],
+        "empty file": ["--train", str(tmp_path / "empty.csv")],
+        "bad encoding": ["--train", str(tmp_path / "latin1.csv")],
+        "no such file": ["--train", str(tmp_path / "nope.csv")],
+    }
+    expected = {
+        "missing column": "missing column",
+        "empty file": "empty",
+        "bad encoding": "UTF-8",
+        "no such file": "no such file",
+    }
+    for name, args in cases.items():
+        out = run("fit", *args, "--out", str(tmp_path / "m"), "--backbone", tiny_bert, "--quiet")
+        assert out.returncode == 2, name
+        assert "Traceback" not in out.stderr, name
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected[name] in lines[0], (name, lines)
