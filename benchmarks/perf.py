@@ -192,6 +192,24 @@ def peak_rss_fit(data_dir):
     return int(out.stdout.strip().splitlines()[-1]) / 2**20
 
 
+def predict_memory(data_dir):
+    """Peak RSS (GiB) after predicting 10,000 and then 100,000 short texts (subprocess)."""
+    code = (
+        "import resource; from sklearn_ltuning import LTuningClassifier; "
+        "X = ['a short text number %d' % i for i in range(100_000)]; "
+        "y = ['even' if i % 2 else 'odd' for i in range(64)]; "
+        "clf = LTuningClassifier(method='lt_prefix', max_epochs=1, random_state=0, "
+        "batch_size=64).fit(X[:64], y); "
+        "clf.predict_proba(X[:10_000]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); "
+        "clf.predict_proba(X); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    small, large = (int(v) / 2**20 for v in out.stdout.strip().splitlines()[-2:])
+    return small, large
+
+
 def peft_ratio(clf_lt, X, y, repeats, prefix_length):
     """(LT-prefix step / PEFT prefix-tuning step, note); the ratio is None if not measurable."""
     import importlib.util
@@ -271,6 +289,7 @@ def main(argv=None):
         clfs["lt_prefix"], X_step, y_step, args.repeats, args.prefix_length
     )
     profile = profile_step(clfs["lt_prefix"], X_step, y_step)
+    rss_10k, rss_100k = predict_memory(args.data_dir)
 
     rows = [
         (
@@ -312,6 +331,12 @@ def main(argv=None):
             peft_note,
         ),
         ("peak RSS, LT-prefix fit, batch 32, max_length 128 (GiB)", rss, "<= 2", "subprocess"),
+        (
+            "peak RSS predicting 100,000 / 10,000 short texts (LT-prefix, K=2)",
+            rss_100k / rss_10k,
+            "flat (~1.0)",
+            f"{rss_100k:.2f} GiB / {rss_10k:.2f} GiB",
+        ),
     ]
     lines = [
         "### Performance (benchmarks/perf.py)",
