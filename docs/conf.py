@@ -14,3 +14,7 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+# Docstrings inherited from scikit-learn (e.g. ClassifierMixin.score) reference labels
+# of scikit-learn's own documentation, which is not linked here (no intersphinx:
+# the docs build offline).
+suppress_warnings = ["ref.ref"]
