@@ -25,10 +25,23 @@ def batch(handle):
     return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def build(handle, method, length=4, **kwargs):
+def build(handle, method, length=4, trained_head=True, **kwargs):
     hidden = encode_labels(handle, ["entailment", "neutral", "contradiction"], length)
     torch.manual_seed(0)
-    return METHODS[method](handle, 3, length, "mean", label_hidden=hidden, **kwargs)
+    module = METHODS[method](handle, 3, length, "mean", label_hidden=hidden, **kwargs)
+    if trained_head:  # as after some training: the L-Tuning head starts at zero
+        torch.nn.init.normal_(module.head.weight, std=0.1)
+    return module
+
+
+@pytest.mark.parametrize("method", ["lt_prefix", "lt_prompt"])
+def test_l_tuning_starts_with_a_zero_head_and_prefixes_at_the_backbone_scale(handle, method):
+    module = build(handle, method, trained_head=False)
+    assert torch.count_nonzero(module.head.weight) == 0
+    if method == "lt_prefix":
+        prefixes = module.label_prefixes(module.label_hidden)
+        rms = prefixes.pow(2).mean().sqrt().item()
+        assert rms == pytest.approx(handle.prefix_rms, rel=1e-4)
 
 
 def test_lt_prefix_parameter_count_matches_the_paper(handle):

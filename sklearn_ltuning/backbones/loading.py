@@ -120,6 +120,7 @@ class BackboneHandle:
         self.device = device
         self.trust_remote_code = trust_remote_code
         self._fingerprint = None
+        self._prefix_rms = None
 
     def __getstate__(self):
         return {
@@ -136,6 +137,34 @@ class BackboneHandle:
 
     def __repr__(self):
         return f"BackboneHandle({self.source.name or self.source.path!r}, device={self.device})"
+
+    @property
+    def prefix_rms(self):
+        """Root-mean-square of what a prefix stands in for, on a probe sentence.
+
+        Cache path: the backbone's own keys and values at every layer; hidden path:
+        its per-layer hidden states. New prefixes are scaled to it so that, from the
+        first step, they weigh in attention like real tokens do.
+        """
+        if self._prefix_rms is None:
+            import torch
+
+            enc = self.tokenizer(
+                ["The quick brown fox jumps over the lazy dog."], return_tensors="pt"
+            ).to(self.device)
+            inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+            with torch.no_grad():
+                if self.shape.prefix_path == "cache":
+                    from transformers import DynamicCache
+
+                    cache = DynamicCache()
+                    self.model(**inputs, **{self.shape.cache_arg: cache})
+                    parts = [t for layer in cache.layers for t in (layer.keys, layer.values)]
+                else:
+                    parts = list(self.model(**inputs, output_hidden_states=True).hidden_states)
+            squares = torch.cat([p.float().pow(2).flatten() for p in parts])
+            self._prefix_rms = float(squares.mean().sqrt())
+        return self._prefix_rms
 
     @property
     def pad_token_id(self):

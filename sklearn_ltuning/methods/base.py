@@ -48,8 +48,12 @@ class MethodModule(nn.Module):
         # without parameters puts every backbone on one scale for the head.
         self.norm = nn.LayerNorm(shape.hidden_size, elementwise_affine=False)
         if self.label_conditioned:
-            # Paper head: 2 logits (label does / does not fit), 2d parameters.
+            # Paper head: 2 logits (label does / does not fit), 2d parameters. It starts
+            # at zero: a random head would add a random input-only term to every pair
+            # score, noise that the balanced binary loss shrinks only slowly and that
+            # drowns the (initially small) label-specific signal.
             self.head = nn.Linear(shape.hidden_size, 2, bias=False)
+            nn.init.zeros_(self.head.weight)
         else:
             self.head = nn.Linear(shape.hidden_size, self.n_classes)
         if label_hidden is not None:

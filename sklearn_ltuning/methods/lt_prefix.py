@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..backbones.injection import prefix_width
@@ -13,6 +14,10 @@ class LTPrefix(MethodModule):
 
     ``h_y`` (n_labels, l, d) are the frozen backbone's last hidden states of each
     label text, padded with "." tokens to ``l = prefix_length`` tokens.
+
+    The map starts from PyTorch's default initialisation, rescaled so that the
+    initial prefixes have the root-mean-square of the backbone's own keys and values
+    (:attr:`BackboneHandle.prefix_rms`), and the pair head starts at zero.
 
     Parameters
     ----------
@@ -48,6 +53,20 @@ class LTPrefix(MethodModule):
             self.transform = nn.Linear(backbone.shape.hidden_size, per_position, bias=False)
         else:
             raise ValueError(f"label_map must be 'pooled' or 'token'; got {label_map!r}.")
+        if label_hidden is not None:
+            self._match_backbone_scale(label_hidden)
+
+    @torch.no_grad()
+    def _match_backbone_scale(self, label_hidden):
+        """Rescale the map so the initial label prefixes have the backbone's own scale.
+
+        With PyTorch's default initialisation the prefixes are about ten times
+        smaller than real keys and values (MiniLM), so labels barely change the
+        output and training sits on a plateau for epochs.
+        """
+        current = self.label_prefixes(label_hidden).float().pow(2).mean().sqrt()
+        if current > 0:
+            self.transform.weight.mul_(self.backbone.prefix_rms / current)
 
     def label_prefixes(self, label_hidden):
         """Prefixes of every label.
