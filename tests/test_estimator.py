@@ -261,6 +261,53 @@ BAD_FIT = [
     ("negative lr", lambda X, y: (X, y), {"lr": -1.0}, ValueError, "lr"),
     ("mixed label types", lambda X, y: (X, [1] + list(y[1:])), {}, TypeError, "mixes"),
     ("y None", lambda X, y: (X, None), {}, ValueError, "y is required"),
+    ("X dict", lambda X, y: ({"premise": [a for a, _ in X]}, y), {}, TypeError, "dict"),
+    ("X generator", lambda X, y: ((p for p in X), y), {}, TypeError, "generator"),
+    (
+        "X sparse",
+        lambda X, y: (__import__("scipy.sparse").sparse.csr_matrix(np.ones((len(y), 2))), y),
+        {},
+        TypeError,
+        "sparse",
+    ),
+    ("bytes text", lambda X, y: ([(b"caf\xe9", X[0][1])] + X[1:], y), {}, TypeError, "bytes"),
+    (
+        "whitespace text",
+        lambda X, y: ([(X[0][0], "  \t")] + X[1:], y),
+        {},
+        ValueError,
+        "whitespace",
+    ),
+    (
+        "ragged rows",
+        lambda X, y: ([X[0] + ("extra",)] + X[1:], y),
+        {},
+        ValueError,
+        "different lengths",
+    ),
+    (
+        "unseen label_texts key",
+        lambda X, y: (X, y),
+        {"label_texts": {"entailment": "a", "neutral": "b", "contradiction": "c", "other": "d"}},
+        ValueError,
+        "not in y",
+    ),
+    (
+        "duplicated label texts",
+        lambda X, y: (X, y),
+        {"label_texts": {"entailment": "same", "neutral": "same", "contradiction": "c"}},
+        ValueError,
+        "same text",
+    ),
+    ("max_epochs 0", lambda X, y: (X, y), {"max_epochs": 0}, ValueError, "max_epochs"),
+    ("unknown pooling", lambda X, y: (X, y), {"pooling": "max"}, ValueError, "pooling"),
+    (
+        "label_texts list",
+        lambda X, y: (X, y),
+        {"label_texts": ["a", "b", "c"]},
+        ValueError,
+        "label_texts",
+    ),
 ]
 
 
