@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from sklearn_ltuning import LTuningClassifier
+from sklearn_ltuning.backbones.injection import frozen_embeddings
 from sklearn_ltuning.backbones.loading import load_backbone
 
 CLASSES = {
@@ -64,24 +64,12 @@ def load_bbc(n_train, n_test, seed=0):
 
 
 def zero_shot(handle, texts, label_texts, max_length):
-    def embed(batch_texts):
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(batch_texts), 32):
-                enc = handle.tokenizer(
-                    batch_texts[i : i + 32],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                hidden = handle.model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1)
-                vec = (hidden * mask).sum(1) / mask.sum(1)
-                out.append(torch.nn.functional.normalize(vec, dim=-1))
-        return torch.cat(out)
-
-    return (embed(texts) @ embed(label_texts).T).numpy()
+    """Cosine similarity of frozen mean embeddings: (n_texts, n_labels)."""
+    a = frozen_embeddings(handle, texts, max_length=max_length, batch_size=32)
+    b = frozen_embeddings(handle, label_texts, max_length=max_length)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
 
 
 def main(argv=None):

@@ -59,32 +59,16 @@ def _demo(args):
 def _frozen_embedding_anchor(backbone, X_train, y_train, X_test, y_test):
     """Accuracy of logistic regression on frozen mean embeddings [u, v, |u-v|, u*v]."""
     import numpy as np
-    import torch
     from sklearn.linear_model import LogisticRegression
 
+    from .backbones.injection import frozen_embeddings
     from .backbones.loading import load_backbone
 
     handle = load_backbone(backbone)
 
-    def embed(texts):
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), 64):
-                enc = handle.tokenizer(
-                    texts[i : i + 64],
-                    padding=True,
-                    truncation=True,
-                    max_length=128,
-                    return_tensors="pt",
-                )
-                hidden = handle.model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1)
-                out.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
-        return np.vstack(out)
-
     def features(pairs):
-        u = embed([a for a, _ in pairs])
-        v = embed([b for _, b in pairs])
+        u = frozen_embeddings(handle, [a for a, _ in pairs])
+        v = frozen_embeddings(handle, [b for _, b in pairs])
         return np.hstack([u, v, np.abs(u - v), u * v])
 
     probe = LogisticRegression(max_iter=2000).fit(features(X_train), y_train)

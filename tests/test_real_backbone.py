@@ -47,21 +47,13 @@ def test_default_settings_learn_on_real_sentiment_data(sst2, method):
 def test_classic_prefix_is_not_below_a_frozen_embedding_probe(sst2, minilm):
     # The K-way head reads the pooled input, so prefix tuning starts from what a
     # linear probe on the frozen mean embedding can do.
-    import torch
     from sklearn.linear_model import LogisticRegression
+
+    from sklearn_ltuning.backbones.injection import frozen_embeddings
 
     X_train, y_train, X_test, y_test = sst2
 
-    def embed(texts):
-        enc = minilm.tokenizer(
-            texts, padding=True, truncation=True, max_length=128, return_tensors="pt"
-        )
-        with torch.inference_mode():
-            hidden = minilm.model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1)
-        return ((hidden * mask).sum(1) / mask.sum(1)).numpy()
-
-    probe = LogisticRegression(max_iter=2000).fit(embed(X_train), y_train)
-    probe_acc = probe.score(embed(X_test), y_test)
+    probe = LogisticRegression(max_iter=2000).fit(frozen_embeddings(minilm, X_train), y_train)
+    probe_acc = probe.score(frozen_embeddings(minilm, X_test), y_test)
     clf = LTuningClassifier(method="prefix", max_epochs=4, random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= probe_acc - 0.03
