@@ -33,7 +33,7 @@ print("test accuracy:", clf.score(X_test, y_test))
 # ``predict_proba`` normalises the K label scores of each input (rows sum to 1).
 proba = clf.predict_proba(X_test[:3])
 for pair, row in zip(X_test[:3], proba, strict=False):
-    print(pair, dict(zip(clf.classes_, row.round(3), strict=False)))
+    print(pair, {str(c): round(float(p), 3) for c, p in zip(clf.classes_, row, strict=True)})
 
 # %%
 # The classic prefix-tuning baseline: a random prefix shared by all classes and
