@@ -11,7 +11,6 @@ def _demo(args):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from . import LTuningClassifier
     from .datasets import load_snli_sample
 
     X, y = load_snli_sample()
@@ -27,16 +26,7 @@ def _demo(args):
     anchor = _frozen_embedding_anchor(args.backbone, X_train, y_train, X_test, y_test)
     rows = []
     for method in args.methods:
-        clf = LTuningClassifier(
-            method=method,
-            backbone=args.backbone,
-            prefix_length=args.prefix_length,
-            max_epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            random_state=args.seed,
-            verbose=args.verbose,
-        )
+        clf = _estimator(args, method, args.verbose)
         start = time.perf_counter()
         clf.fit(X_train, y_train)
         fit_s = time.perf_counter() - start
@@ -95,22 +85,12 @@ def _metrics(y_true, y_pred):
 
 
 def _fit(args):
-    from . import LTuningClassifier
     from .datasets import read_table
 
     frame = read_table(args.train)
     X = _texts(frame, args.text_cols, args.train)
     y = _texts(frame, [args.label_col], args.train)[args.label_col].to_numpy()
-    clf = LTuningClassifier(
-        method=args.method,
-        backbone=args.backbone,
-        prefix_length=args.prefix_length,
-        max_epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        random_state=args.seed,
-        verbose=0 if args.quiet else 1,
-    )
+    clf = _estimator(args, args.method, 0 if args.quiet else 1)
     clf.fit(X, y)
     out = clf.save(args.out)
     print(f"saved to {out}")
@@ -165,6 +145,31 @@ def _evaluate(args):
     return 0
 
 
+def _add_training_options(parser):
+    """Options shared by ``demo`` and ``fit``; read back by :func:`_estimator`."""
+    parser.add_argument("--backbone", default="minilm-l6")
+    parser.add_argument("--prefix-length", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _estimator(args, method, verbose):
+    from . import LTuningClassifier
+
+    return LTuningClassifier(
+        method=method,
+        backbone=args.backbone,
+        prefix_length=args.prefix_length,
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        random_state=args.seed,
+        verbose=verbose,
+    )
+
+
 def build_parser():
     """The ``sklearn-ltuning`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -185,14 +190,9 @@ def build_parser():
         default=["lt_prefix", "prefix"],
         choices=["lt_prefix", "lt_prompt", "prefix", "prompt"],
     )
-    demo.add_argument("--backbone", default="minilm-l6")
     demo.add_argument("--n-train", type=int, default=2400)
     demo.add_argument("--n-test", type=int, default=600)
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.add_argument("--batch-size", type=int, default=16)
-    demo.add_argument("--prefix-length", type=int, default=8)
-    demo.add_argument("--lr", type=float, default=1e-3)
-    demo.add_argument("--seed", type=int, default=0)
+    _add_training_options(demo)
     demo.add_argument("--verbose", type=int, default=0)
     demo.set_defaults(func=_demo)
 
@@ -215,12 +215,7 @@ def build_parser():
     fit.add_argument(
         "--method", default="lt_prefix", choices=["lt_prefix", "lt_prompt", "prefix", "prompt"]
     )
-    fit.add_argument("--backbone", default="minilm-l6")
-    fit.add_argument("--prefix-length", type=int, default=8)
-    fit.add_argument("--epochs", type=int, default=3)
-    fit.add_argument("--batch-size", type=int, default=16)
-    fit.add_argument("--lr", type=float, default=1e-3)
-    fit.add_argument("--seed", type=int, default=0)
+    _add_training_options(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(func=_fit)
 
