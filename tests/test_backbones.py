@@ -1,7 +1,6 @@
 """Every backbone family x every method, on tiny random configs; the registry; loading errors."""
 
 import hashlib
-import json
 
 import numpy as np
 import pytest
@@ -199,4 +198,3 @@ def test_gguf_conversion_folder_is_configurable(monkeypatch, tmp_path):
     monkeypatch.delenv("SKLEARN_LTUNING_HOME")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_home() == tmp_path / "xdg" / "sklearn_ltuning"
-    json.dumps(str(cache_home()))
