@@ -1,0 +1,63 @@
+"""GridSearchCV on a real Dask cluster (scheduler + 2 worker processes on loopback).
+
+joblib's ``dask`` backend sends each fit to a worker; an estimator pickles its
+backbone as its source, so each worker process loads a backbone once and reuses it.
+"""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_ltuning import LTuningClassifier
+
+distributed = pytest.importorskip("distributed")
+joblib = pytest.importorskip("joblib")
+
+GRID = {"prefix_length": [4, 6], "method": ["lt_prefix", "prompt"]}
+
+
+def _grid(tiny_bert):
+    clf = LTuningClassifier(backbone=tiny_bert, max_epochs=1, batch_size=8, random_state=0, lr=1e-2)
+    return GridSearchCV(clf, GRID, cv=2, n_jobs=-1)
+
+
+def _worker_loads():
+    from sklearn_ltuning.backbones.loading import backbone_load_stats
+
+    return backbone_load_stats()["loads"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_grid_search_on_dask_cluster_equals_in_process(client, tiny_bert, pairs):
+    X, y = pairs
+    with joblib.parallel_config(backend="dask"):
+        remote = _grid(tiny_bert).fit(X, y)
+    workers = client.run(_worker_loads)
+    assert len(workers) == 2
+    # Fits really ran on the workers, and each worker loaded the backbone at most once
+    # for its 4 (of 8) fits.
+    assert sum(workers.values()) >= 1
+    assert all(n <= 1 for n in workers.values())
+
+    local = _grid(tiny_bert).set_params(n_jobs=None).fit(X, y)
+    assert remote.cv_results_["params"] == local.cv_results_["params"]
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score"):
+        np.testing.assert_allclose(remote.cv_results_[key], local.cv_results_[key], atol=1e-12)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_allclose(
+        remote.best_estimator_.predict_proba(X), local.best_estimator_.predict_proba(X), atol=1e-5
+    )
