@@ -37,4 +37,5 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,
+    "write_computation_times": False,
 }
