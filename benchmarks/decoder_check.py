@@ -43,6 +43,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--objective", choices=["binary", "softmax"], default="binary")
+    parser.add_argument("--label-map", choices=["pooled", "token"], default="pooled")
     parser.add_argument("--write", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
 
@@ -63,7 +65,9 @@ def main(argv=None):
             batch_size=args.batch_size,
             max_length=args.max_length,
             lr=args.lr,
+            objective=args.objective,
             random_state=0,
+            **({"label_map": args.label_map} if method == "lt_prefix" else {}),
         )
         start = time.perf_counter()
         clf.fit(X_train, y_train)
@@ -86,7 +90,8 @@ def main(argv=None):
     lines = [
         f"### Decoder check: {args.backbone} on SICK ({args.n_train} train / {args.n_test} "
         f"held-back pairs, {args.epochs} epochs, batch {args.batch_size}, max_length "
-        f"{args.max_length}, lr {args.lr})",
+        f"{args.max_length}, lr {args.lr}, objective {args.objective}, LT-prefix map "
+        f"{args.label_map})",
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, CPU only; "

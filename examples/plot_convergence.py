@@ -38,7 +38,7 @@ for name, params in {
         max_epochs=3,
         lr=3e-3,
         train_split=0.2,
-        callbacks=[StepValidation(every=10)],
+        callbacks=[StepValidation(every=25)],
         random_state=0,
     )
     fitted[name] = clf.fit(X_train, y_train)
