@@ -148,10 +148,9 @@ def run_ltuning(data, variant, lr, seed, args):
 class _HFClassifier:
     """A skorch net around a Hugging Face module fed by the package's tokenization."""
 
-    def __init__(self, module, tokenizer, pad_id, args, lr, seed, n_classes, n_train):
+    def __init__(self, module, tokenizer, pad_id, args, lr, seed):
         self.module, self.tokenizer, self.pad_id = module, tokenizer, pad_id
-        self.args, self.lr, self.seed, self.n_train = args, lr, seed, n_train
-        self.n_classes = n_classes
+        self.args, self.lr, self.seed = args, lr, seed
 
     def _arrays(self, X, pairs):
         from sklearn_ltuning.inputs import pad, tokenize
@@ -259,9 +258,7 @@ def run_hf(kind, data, lr, seed, args):
                 ).logits
 
         module = PeftLogits()
-    runner = _HFClassifier(
-        module, handle.tokenizer, handle.pad_token_id, args, lr, seed, len(classes), 0
-    )
+    runner = _HFClassifier(module, handle.tokenizer, handle.pad_token_id, args, lr, seed)
     net, proba, fit_s, predict_s, n_params = runner.fit_predict(data, classes)
     return {
         **_metrics(data["test"][1], proba, classes),
@@ -679,24 +676,16 @@ def plot_curves(results, summary, folder):
         for r in sorted(runs, key=lambda r: VARIANTS.index(r["method"])):
             color, style = styles[r["method"]]
             label = f"{LABELS[r['method']]} (lr {r['lr']:g})"
-            axes[0].plot(
-                r["curve"]["step"],
-                r["curve"]["valid_loss"],
-                style,
-                color=color,
-                marker="o",
-                ms=3,
-                label=label,
-            )
-            axes[1].plot(
-                r["curve"]["step"],
-                r["curve"]["valid_acc"],
-                style,
-                color=color,
-                marker="o",
-                ms=3,
-                label=label,
-            )
+            for ax, metric in zip(axes, ("valid_loss", "valid_acc"), strict=True):
+                ax.plot(
+                    r["curve"]["step"],
+                    r["curve"][metric],
+                    style,
+                    color=color,
+                    marker="o",
+                    ms=3,
+                    label=label,
+                )
         axes[0].set(xlabel="training steps", ylabel="validation K-way log-loss")
         axes[1].set(xlabel="training steps", ylabel="validation K-way accuracy")
         axes[1].legend(fontsize=7, loc="lower right")
@@ -786,9 +775,6 @@ def main(argv=None):
     args.command = "python benchmarks/reproduce.py " + " ".join(argv or [])
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if not args.report:
-        import torch
-
-        torch.set_num_threads(max(torch.get_num_threads(), 1))
         for phase in (1, 2):
             for name in args.datasets:
                 run_dataset(name, args, phase)
