@@ -133,8 +133,9 @@ def test_label_similarity_heatmap(stepped, tmp_path):
     assert sim.shape == (3, 3)
     np.testing.assert_allclose(np.diag(sim), 1.0, rtol=1e-5)
     np.testing.assert_allclose(sim, sim.T, atol=1e-6)
-    # Distinct label texts give distinct prefixes.
-    assert np.all(sim[~np.eye(3, dtype=bool)] < 1 - 1e-4)
+    # Distinct label texts give distinct prefixes (float32 cosines are exact to ~1e-7;
+    # training grows a shared component, so trained labels are close but not equal).
+    assert np.all(sim[~np.eye(3, dtype=bool)] < 1 - 1e-6), sim
     ax = plot_label_similarity(stepped)
     assert [t.get_text() for t in ax.get_xticklabels()] == list(stepped.classes_)
     _png_has_content(ax.figure, tmp_path / "similarity.png")

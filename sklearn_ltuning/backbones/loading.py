@@ -24,6 +24,12 @@ ENCODER_TYPES = frozenset(
 )  # fmt: skip
 
 _LOADED: dict[tuple, BackboneHandle] = {}
+#: Sentences on which a backbone's own scale is measured when new prefixes are sized
+#: (:attr:`BackboneHandle.prefix_rms`, LT-prefix's initial output shift).
+PROBE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "A man is playing a guitar on the stage.",
+)
 _LOCK = threading.Lock()
 _LOAD_STATS = {"loads": 0, "seconds": 0.0}
 
@@ -140,30 +146,51 @@ class BackboneHandle:
 
     @property
     def prefix_rms(self):
-        """Root-mean-square of what a prefix stands in for, on a probe sentence.
+        """Root-mean-square of what a prefix stands in for, per layer and part.
 
-        Cache path: the backbone's own keys and values at every layer; hidden path:
-        its per-layer hidden states. New prefixes are scaled to it so that, from the
-        first step, they weigh in attention like real tokens do.
+        Measured once on a probe sentence (its first token left out: decoders park
+        massive activations on it). Cache path: the backbone's own keys and values
+        at every layer (part 0: keys, part 1: values); hidden path: the hidden
+        states entering every layer (one part). New L-Tuning prefixes are scaled to
+        it so that, from the first step, they weigh in attention like real tokens
+        do. Decoders need the per-layer, per-part figure: SmolLM2's values are about
+        0.04 at layer 0 and 2 at layer 24 while its keys stay near 2, so one global
+        scale would swamp the first layers with prefix values.
+
+        Returns
+        -------
+        rms : torch.Tensor of shape (n_layers, n_parts)
+            ``n_parts`` is 2 on the cache path, 1 on the hidden path; the prefix
+            width splits evenly into the parts.
         """
         if self._prefix_rms is None:
             import torch
 
-            enc = self.tokenizer(
-                ["The quick brown fox jumps over the lazy dog."], return_tensors="pt"
-            ).to(self.device)
+            enc = self.tokenizer([PROBE_TEXTS[0]], return_tensors="pt").to(self.device)
             inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+            n_layers = self.shape.n_layers
             with torch.no_grad():
                 if self.shape.prefix_path == "cache":
                     from transformers import DynamicCache
 
                     cache = DynamicCache()
                     self.model(**inputs, **{self.shape.cache_arg: cache})
-                    parts = [t for layer in cache.layers for t in (layer.keys, layer.values)]
+                    # (batch, n_kv_heads, length, head_dim) per layer and part
+                    parts = [[layer.keys, layer.values] for layer in cache.layers]
+                    position_dim = 2
                 else:
-                    parts = list(self.model(**inputs, output_hidden_states=True).hidden_states)
-            squares = torch.cat([p.float().pow(2).flatten() for p in parts])
-            self._prefix_rms = float(squares.mean().sqrt())
+                    states = self.model(**inputs, output_hidden_states=True).hidden_states
+                    parts = [[states[i]] for i in range(n_layers)]
+                    position_dim = 1
+
+            def rms(t):
+                if t.shape[position_dim] > 1:
+                    t = t.narrow(position_dim, 1, t.shape[position_dim] - 1)
+                return t.float().pow(2).mean().sqrt()
+
+            self._prefix_rms = torch.stack(
+                [torch.stack([rms(t) for t in layer]) for layer in parts[:n_layers]]
+            ).cpu()
         return self._prefix_rms
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backbones.injection import prefix_width
+from ..backbones.injection import pool, prefix_width, run_backbone
 from .base import MethodModule
 
 
@@ -17,7 +17,9 @@ class LTPrefix(MethodModule):
 
     The map starts from PyTorch's default initialisation, rescaled so that the
     initial prefixes have the root-mean-square of the backbone's own keys and values
-    (:attr:`BackboneHandle.prefix_rms`), and the pair head starts at zero.
+    at each layer (:attr:`BackboneHandle.prefix_rms`) and then, where that is too
+    loud for the backbone (decoders), scaled down until the prefixes move its output
+    by at most :attr:`max_initial_shift`; the pair head starts at zero.
 
     Parameters
     ----------
@@ -33,6 +35,10 @@ class LTPrefix(MethodModule):
 
     label_conditioned = True
     injects = "prefix"
+
+    #: Largest relative change that the initial label prefixes' content may cause in
+    #: the pooled output of the probe sentences (see :meth:`_limit_output_shift`).
+    max_initial_shift = 0.3
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class LTPrefix(MethodModule):
             raise ValueError(f"label_map must be 'pooled' or 'token'; got {label_map!r}.")
         if label_hidden is not None:
             self._match_backbone_scale(label_hidden)
+            self._limit_output_shift(label_hidden)
 
     @torch.no_grad()
     def _match_backbone_scale(self, label_hidden):
@@ -62,11 +69,69 @@ class LTPrefix(MethodModule):
 
         With PyTorch's default initialisation the prefixes are about ten times
         smaller than real keys and values (MiniLM), so labels barely change the
-        output and training sits on a plateau for epochs.
+        output and training sits on a plateau for epochs. The scale is matched per
+        layer and per part (keys, values) of :attr:`BackboneHandle.prefix_rms`:
+        rows of the map that produce one layer's keys (or values) are multiplied by
+        one factor, so the prefixes stay a linear map of the label states.
         """
-        current = self.label_prefixes(label_hidden).float().pow(2).mean().sqrt()
-        if current > 0:
-            self.transform.weight.mul_(self.backbone.prefix_rms / current)
+        target = self.backbone.prefix_rms.to(self.transform.weight.device)
+        n_layers, n_parts = target.shape
+        prefixes = self.label_prefixes(label_hidden).float()
+        n_labels, length = prefixes.shape[:2]
+        grouped = prefixes.reshape(n_labels, length, n_layers, n_parts, -1)
+        current = grouped.pow(2).mean(dim=(0, 1, 4)).sqrt()  # (n_layers, n_parts)
+        factor = torch.where(current > 0, target / current.clamp(min=1e-12), 1.0)
+        # Output rows are ordered (label position if pooled, layer, width) and the
+        # width is the parts one after the other.
+        weight = self.transform.weight
+        part = prefix_width(self.backbone.shape) // n_parts
+        rows = weight.view(-1, n_layers, n_parts, part, weight.shape[1])
+        rows.mul_(factor[None, :, :, None, None].to(weight.dtype))
+
+    @torch.no_grad()
+    def _limit_output_shift(self, label_hidden):
+        """Scale the initial prefixes down until they move the frozen output moderately.
+
+        Keys and values at the backbone's own scale suit encoders (on MiniLM they
+        change the pooled output of a sentence by about 30 %), but random keys of
+        that size take over a decoder's attention: on SmolLM2 they change the output
+        by more than 100 %, every label looks like noise, and LT-prefix never left
+        the majority class in our decoder checks. So the map is multiplied by the
+        largest factor ``<= 1`` for which the prefixes' content (compared with an
+        all-zero prefix of the same length) changes the pooled output of
+        :data:`~sklearn_ltuning.backbones.loading.PROBE_TEXTS` by at most
+        :attr:`max_initial_shift`, found by bisection on a log scale.
+        """
+        from ..backbones.loading import PROBE_TEXTS
+
+        handle = self.backbone
+        device = self.transform.weight.device
+        enc = handle.tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True)
+        n_labels, n_probes = label_hidden.shape[0], len(PROBE_TEXTS)
+        ids = enc["input_ids"].to(device).repeat_interleave(n_labels, 0)
+        mask = enc["attention_mask"].to(device).repeat_interleave(n_labels, 0)
+        prefixes = self.label_prefixes(label_hidden).repeat(n_probes, 1, 1, 1)
+
+        def pooled(scale):
+            hidden = run_backbone(handle, ids, mask, prefix=prefixes * scale)
+            return pool(hidden, mask, self.pooling).float()
+
+        reference = pooled(0.0)
+        size = reference.norm(dim=-1).clamp(min=1e-12)
+
+        def shift(scale):
+            return float(((pooled(scale) - reference).norm(dim=-1) / size).mean())
+
+        if shift(1.0) <= self.max_initial_shift:
+            return
+        low, high = -3.0, 0.0  # log10 of the factor
+        for _ in range(10):
+            middle = (low + high) / 2
+            if shift(10.0**middle) > self.max_initial_shift:
+                high = middle
+            else:
+                low = middle
+        self.transform.weight.mul_(10.0**low)
 
     def label_prefixes(self, label_hidden):
         """Prefixes of every label.
