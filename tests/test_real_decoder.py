@@ -63,18 +63,43 @@ def test_masked_prefix_leaves_the_real_decoder_unchanged(smollm2):
     torch.testing.assert_close(masked, plain, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.skipif(not (DATA / "sick").is_dir(), reason=f"no benchmark data at {DATA}")
-@pytest.mark.parametrize("method", ["prefix", "lt_prefix"])
-def test_methods_fit_real_sick_pairs_on_the_decoder(method):
-    frame = pd.read_csv(DATA / "sick" / "train.csv").sample(300, random_state=0)
+@pytest.fixture(scope="module")
+def sick_split():
+    """200 SICK training pairs and 300 held-back ones: the split of benchmarks/decoder_check.py."""
+    frame = pd.read_csv(DATA / "sick" / "train.csv").sample(500, random_state=0)
     X = list(zip(frame.premise, frame.hypothesis, strict=True))
     y = frame.label.to_numpy()
+    return X[:200], y[:200], X[200:], y[200:]
+
+
+#: method -> (extra parameters, accuracy margin over the held-back majority class).
+#: Measured on this split (BENCHMARKS.md, decoder checks, 2026-11-27): majority 0.540;
+#: LT-prefix 0.667, LT-prompt 0.573 (softmax objective; the paper's binary objective
+#: stays at the majority class with 200 pairs), prefix tuning 0.610, prompt tuning 0.617.
+DECODER_CHECKS = {
+    "prefix": ({}, 0.03),
+    "lt_prefix": ({"objective": "softmax"}, 0.05),
+    "lt_prompt": ({"objective": "softmax"}, 0.01),
+}
+
+
+@pytest.mark.skipif(not (DATA / "sick").is_dir(), reason=f"no benchmark data at {DATA}")
+@pytest.mark.parametrize("method", list(DECODER_CHECKS))
+def test_methods_beat_the_majority_class_on_real_sick_pairs_on_the_decoder(method, sick_split):
+    X_train, y_train, X_test, y_test = sick_split
+    params, margin = DECODER_CHECKS[method]
     clf = LTuningClassifier(
-        method=method, backbone="smollm2-135m", max_epochs=3, batch_size=8, random_state=0
-    ).fit(X[:200], y[:200])
-    proba = clf.predict_proba(X[200:])
-    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
-    majority = max(np.mean(y[200:] == c) for c in np.unique(y[200:]))
-    if method == "prefix":
-        # Measured 0.71 against a majority of 0.64 (BENCHMARKS.md).
-        assert clf.score(X[200:], y[200:]) > majority + 0.03
+        method=method,
+        backbone="smollm2-135m",
+        max_epochs=3,
+        batch_size=8,
+        max_length=128,
+        lr=1e-3,
+        random_state=0,
+        **params,
+    ).fit(X_train, y_train)
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    majority = max(np.mean(y_test == c) for c in np.unique(y_test))
+    accuracy = np.mean(clf.classes_[proba.argmax(1)] == y_test)
+    assert accuracy > majority + margin, (accuracy, majority)
