@@ -170,6 +170,17 @@ def _tiny_config(arch, vocab_size):
             type_vocab_size=0,
             pad_token_id=0,
         )
+    if arch == "modernbert":
+        return T.ModernBertConfig(
+            **common,
+            global_attn_every_n_layers=2,
+            local_attention=16,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            cls_token_id=2,
+            sep_token_id=3,
+        )
     if arch == "albert":
         return T.AlbertConfig(**common, embedding_size=16, pad_token_id=0)
     if arch == "gpt2":
@@ -189,7 +200,7 @@ def _tiny_config(arch, vocab_size):
     raise KeyError(arch)
 
 
-ENCODERS = ["bert", "roberta", "distilbert", "mpnet", "deberta-v2"]
+ENCODERS = ["bert", "roberta", "distilbert", "mpnet", "deberta-v2", "modernbert"]
 #: Encoders whose layers cannot take a prefix (ALBERT shares one layer across depth).
 PROMPT_ONLY = ["albert"]
 DECODERS = ["gpt2", "llama", "qwen2"]
@@ -206,7 +217,7 @@ def make_tiny_backbone(folder, arch):
     folder.mkdir(parents=True, exist_ok=True)
     if arch in ENCODERS + PROMPT_ONLY:
         tokenizer = BertTokenizer(vocab=_vocab(), model_max_length=64)
-        if arch in {"roberta", "distilbert", "mpnet"}:
+        if arch in {"roberta", "distilbert", "mpnet", "modernbert"}:
             tokenizer.model_input_names = ["input_ids", "attention_mask"]
     else:
         tokenizer = _byte_level_tokenizer()
