@@ -45,6 +45,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--objective", choices=["binary", "softmax"], default="binary")
     parser.add_argument("--label-map", choices=["pooled", "token"], default="pooled")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random_state of the estimators (the split stays fixed)"
+    )
     parser.add_argument("--write", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
 
@@ -66,7 +69,7 @@ def main(argv=None):
             max_length=args.max_length,
             lr=args.lr,
             objective=args.objective,
-            random_state=0,
+            random_state=args.seed,
             **({"label_map": args.label_map} if method == "lt_prefix" else {}),
         )
         start = time.perf_counter()
@@ -91,7 +94,7 @@ def main(argv=None):
         f"### Decoder check: {args.backbone} on SICK ({args.n_train} train / {args.n_test} "
         f"held-back pairs, {args.epochs} epochs, batch {args.batch_size}, max_length "
         f"{args.max_length}, lr {args.lr}, objective {args.objective}, LT-prefix map "
-        f"{args.label_map})",
+        f"{args.label_map}, seed {args.seed})",
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, CPU only; "
