@@ -103,22 +103,6 @@ def test_masked_cache_prefix_changes_nothing(tiny_backbones, arch):
     torch.testing.assert_close(masked, plain, rtol=1e-4, atol=1e-5)
 
 
-def _initial_shift(module, handle):
-    """Relative change of the probes' pooled output caused by the initial prefixes."""
-    from sklearn_ltuning.backbones.injection import pool
-    from sklearn_ltuning.backbones.loading import PROBE_TEXTS
-
-    enc = handle.tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True)
-    n_labels = module.label_hidden.shape[0]
-    ids = enc["input_ids"].repeat_interleave(n_labels, 0)
-    mask = enc["attention_mask"].repeat_interleave(n_labels, 0)
-    prefixes = module.label_prefixes(module.label_hidden).repeat(len(PROBE_TEXTS), 1, 1, 1)
-    with torch.no_grad():
-        zero = pool(run_backbone(handle, ids, mask, prefix=prefixes * 0), mask, module.pooling)
-        real = pool(run_backbone(handle, ids, mask, prefix=prefixes), mask, module.pooling)
-    return float(((real - zero).norm(dim=-1) / zero.norm(dim=-1)).mean())
-
-
 @pytest.mark.parametrize("label_map", ["pooled", "token"])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(
@@ -140,14 +124,14 @@ def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(
     prefixes = module.label_prefixes(hidden)
     grouped = prefixes.reshape(*prefixes.shape[:3], n_parts, -1)
     torch.testing.assert_close(grouped.pow(2).mean(dim=(0, 1, 4)).sqrt(), target, rtol=1e-4, atol=0)
-    loud = _initial_shift(module, handle)
+    loud = module._output_shift(hidden)(1.0)
     # With a limit below that, the map is scaled down until the prefixes move the
     # output by the limit (bisection precision), never more.
     limit = loud / 4
     monkeypatch.setattr(LTPrefix, "max_initial_shift", limit)
     torch.manual_seed(0)
     quiet = LTPrefix(handle, 3, 4, label_hidden=hidden, label_map=label_map)
-    assert 0.9 * limit <= _initial_shift(quiet, handle) <= limit * (1 + 1e-4)
+    assert 0.9 * limit <= quiet._output_shift(hidden)(1.0) <= limit * (1 + 1e-4)
     ratio = quiet.transform.weight / module.transform.weight
     torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.flatten()[0].item()))
     assert ratio.flatten()[0] < 1

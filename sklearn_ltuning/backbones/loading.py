@@ -168,7 +168,6 @@ class BackboneHandle:
 
             enc = self.tokenizer([PROBE_TEXTS[0]], return_tensors="pt").to(self.device)
             inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-            n_layers = self.shape.n_layers
             with torch.no_grad():
                 if self.shape.prefix_path == "cache":
                     from transformers import DynamicCache
@@ -180,7 +179,7 @@ class BackboneHandle:
                     position_dim = 2
                 else:
                     states = self.model(**inputs, output_hidden_states=True).hidden_states
-                    parts = [[states[i]] for i in range(n_layers)]
+                    parts = [[states[i]] for i in range(self.shape.n_layers)]
                     position_dim = 1
 
             def rms(t):
@@ -189,7 +188,7 @@ class BackboneHandle:
                 return t.float().pow(2).mean().sqrt()
 
             self._prefix_rms = torch.stack(
-                [torch.stack([rms(t) for t in layer]) for layer in parts[:n_layers]]
+                [torch.stack([rms(t) for t in layer]) for layer in parts]
             ).cpu()
         return self._prefix_rms
 

@@ -95,22 +95,44 @@ class LTPrefix(MethodModule):
         Keys and values at the backbone's own scale suit encoders (on MiniLM they
         change the pooled output of a sentence by about 30 %), but random keys of
         that size take over a decoder's attention: on SmolLM2 they change the output
-        by more than 100 %, every label looks like noise, and LT-prefix never left
+        by about 100 %, every label looks like noise, and LT-prefix did not leave
         the majority class in our decoder checks. So the map is multiplied by the
-        largest factor ``<= 1`` for which the prefixes' content (compared with an
-        all-zero prefix of the same length) changes the pooled output of
-        :data:`~sklearn_ltuning.backbones.loading.PROBE_TEXTS` by at most
+        largest factor ``<= 1`` for which :meth:`_output_shift` stays at most
         :attr:`max_initial_shift`, found by bisection on a log scale.
+        """
+        shift = self._output_shift(label_hidden)
+        if shift(1.0) <= self.max_initial_shift:
+            return
+        low, high = -3.0, 0.0  # log10 of the factor
+        for _ in range(10):
+            middle = (low + high) / 2
+            if shift(10.0**middle) > self.max_initial_shift:
+                high = middle
+            else:
+                low = middle
+        self.transform.weight.mul_(10.0**low)
+
+    @torch.no_grad()
+    def _output_shift(self, label_hidden):
+        """How far the current label prefixes move the frozen output of the probes.
+
+        Returns
+        -------
+        shift : callable
+            ``shift(scale)`` is the mean relative change of the pooled output of
+            :data:`~sklearn_ltuning.backbones.loading.PROBE_TEXTS`, each read after
+            every label's prefix times ``scale``, against an all-zero prefix of the
+            same length (so only the prefixes' content counts).
         """
         from ..backbones.loading import PROBE_TEXTS
 
         handle = self.backbone
         device = self.transform.weight.device
         enc = handle.tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True)
-        n_labels, n_probes = label_hidden.shape[0], len(PROBE_TEXTS)
+        n_labels = label_hidden.shape[0]
         ids = enc["input_ids"].to(device).repeat_interleave(n_labels, 0)
         mask = enc["attention_mask"].to(device).repeat_interleave(n_labels, 0)
-        prefixes = self.label_prefixes(label_hidden).repeat(n_probes, 1, 1, 1)
+        prefixes = self.label_prefixes(label_hidden).repeat(len(PROBE_TEXTS), 1, 1, 1)
 
         def pooled(scale):
             hidden = run_backbone(handle, ids, mask, prefix=prefixes * scale)
@@ -122,16 +144,7 @@ class LTPrefix(MethodModule):
         def shift(scale):
             return float(((pooled(scale) - reference).norm(dim=-1) / size).mean())
 
-        if shift(1.0) <= self.max_initial_shift:
-            return
-        low, high = -3.0, 0.0  # log10 of the factor
-        for _ in range(10):
-            middle = (low + high) / 2
-            if shift(10.0**middle) > self.max_initial_shift:
-                high = middle
-            else:
-                low = middle
-        self.transform.weight.mul_(10.0**low)
+        return shift
 
     def label_prefixes(self, label_hidden):
         """Prefixes of every label.
