@@ -78,6 +78,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         the L-Tuning methods at prediction).
     lr : float, default=1e-3
         Learning rate of the optimizer (AdamW unless ``net_kwargs`` says otherwise).
+        For ``"lt_prefix"`` on a decoder backbone, ``3e-4`` learned more reliably
+        than ``1e-3`` in our checks on SmolLM2-135M (user guide, "Training and
+        prediction").
     train_split : None, float, int or callable, default=None
         ``None`` trains on all data. A float in (0, 1) or an int >= 2 holds out a
         stratified validation fraction/fold (skorch's ``ValidSplit``); any skorch
