@@ -6,7 +6,7 @@ import numpy as np
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
-__all__ = ["StepValidation", "convergence_curve"]
+__all__ = ["StepValidation", "WarmupLinearDecay", "convergence_curve"]
 
 
 class StepValidation(Callback):
@@ -54,9 +54,7 @@ class StepValidation(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # Steps done before (warm start, resumed checkpoint) keep counting.
-        self.step_ = sum(
-            1 for row in net.history for batch in row["batches"] if "train_loss" in batch
-        )
+        self.step_ = _training_steps(net.history)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         self.dataset_valid_ = dataset_valid
@@ -87,6 +85,76 @@ class StepValidation(Callback):
         scores = list(row.get("step_scores", []))
         scores.append({"step": self.step_, "valid_loss": total_loss / n, "valid_acc": correct / n})
         net.history.record("step_scores", scores)
+
+
+def _training_steps(history):
+    """Training steps (batches) recorded in a skorch history."""
+    return sum(1 for row in history for batch in row["batches"] if "train_loss" in batch)
+
+
+class WarmupLinearDecay(Callback):
+    """Learning rate rising linearly over the first steps, then falling linearly to zero.
+
+    The schedule BERT-style fine-tuning uses, stepped every training batch. skorch's
+    ``LRScheduler`` with a ``LambdaLR`` policy counts steps from the start of each
+    ``fit`` call; this callback counts them from the net's history instead, so a run
+    resumed from a checkpoint (skorch's ``LoadInitState``) continues the same
+    schedule and reaches the same parameters as an uninterrupted one. Each
+    parameter group's rate is scaled from the rate it had when training started
+    (kept as ``initial_lr``), so separate rates per group keep their ratio.
+
+    Parameters
+    ----------
+    warmup : float, default=0.1
+        Fraction of all training steps spent rising from near zero to the full rate.
+
+    Notes
+    -----
+    The schedule spans ``net.target_epochs`` (set by the estimator to every epoch of
+    the fit so far, earlier ones included) or else ``net.max_epochs``; with
+    ``warm_start`` or ``partial_fit`` each call therefore ends at a rate of zero.
+    """
+
+    def __init__(self, warmup=0.1):
+        self.warmup = warmup
+
+    def initialize(self):
+        if not 0 <= float(self.warmup) < 1:
+            raise ValueError(f"warmup must be in [0, 1); got {self.warmup!r}.")
+        self.step_ = 0
+        self.total_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.step_ = _training_steps(net.history)
+        self.total_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.total_ is None and dataset_train is not None:
+            batch_size = net.batch_size if net.batch_size > 0 else len(dataset_train)
+            per_epoch = -(-len(dataset_train) // batch_size)
+            epochs = getattr(net, "target_epochs", None) or net.max_epochs
+            self.total_ = max(per_epoch * int(epochs), 1)
+            for group in net.optimizer_.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+
+    def factor(self, step):
+        """Multiplier of the initial rate at training step ``step`` (0-based)."""
+        warm = max(int(self.warmup * self.total_), 1)
+        if step < warm:
+            return (step + 1) / warm
+        return max(self.total_ - step, 0) / max(self.total_ - warm, 1)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if not training or self.total_ is None:
+            return
+        factor = self.factor(self.step_)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.step_ += 1
 
 
 def convergence_curve(history):

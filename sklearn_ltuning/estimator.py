@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import pad, tokenize, validate_texts
-from .labels import check_texts, encode_labels, resolve_label_texts
+from .labels import check_texts, embed_labels, encode_labels, resolve_label_texts
 
 #: Methods whose virtual tokens come from label texts.
 LTUNING_METHODS = ("lt_prefix", "lt_prompt")
@@ -141,6 +141,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "label_map": [StrOptions({"pooled", "token"})],
         "objective": [StrOptions({"binary", "softmax"})],
         "pooling": [StrOptions({"auto", "mean", "cls", "last"})],
+        "pair_encoding": [StrOptions({"auto", "joint", "cross", "separate"})],
+        "head": [StrOptions({"auto", "pair", "bilinear"})],
+        "head_init": [StrOptions({"auto", "probe", "default"})],
+        "lr_schedule": [StrOptions({"auto", "constant", "linear"})],
         "max_length": [Interval(numbers.Integral, MIN_INPUT_POSITIONS, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -168,8 +172,12 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         prefix_length=8,
         label_texts=None,
         label_map="pooled",
-        objective="binary",
+        objective="softmax",
         pooling="auto",
+        pair_encoding="auto",
+        head="auto",
+        head_init="auto",
+        lr_schedule="auto",
         max_length=128,
         max_epochs=3,
         batch_size=16,
@@ -190,6 +198,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.label_map = label_map
         self.objective = objective
         self.pooling = pooling
+        self.pair_encoding = pair_encoding
+        self.head = head
+        self.head_init = head_init
+        self.lr_schedule = lr_schedule
         self.max_length = max_length
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -271,34 +283,60 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                     "or method='prompt' with this backbone."
                 )
             budget = self._input_budget(handle)
-            label_hidden = None
+            recipe = self._recipe(handle, len(columns))
+            label_hidden = label_embed = None
             if self.method in LTUNING_METHODS:
                 label_hidden = encode_labels(handle, label_texts_, self.prefix_length)
+            if recipe["head"] == "bilinear":
+                label_embed = embed_labels(handle, label_texts_)
             y_enc = encoder.transform(y)
         encoding = tokenize(handle.tokenizer, columns, budget)
         arrays = pad(encoding, handle.pad_token_id)
         if continuing:
             # Settings changed since the last fit take effect for the continued run.
-            net.set_params(callbacks=self._net_callbacks(), verbose=int(self.verbose))
+            net.set_params(
+                callbacks=self._net_callbacks(self.recipe_["lr_schedule"]),
+                verbose=int(self.verbose),
+            )
             self._train(net, arrays, y_enc, epochs, continuing=True)
             return self
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        net = self._build_net(handle, len(classes_), label_hidden, seed)
+        net = self._build_net(handle, len(classes_), recipe, label_hidden, label_embed, seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net.initialize()
+        if recipe["head_init"] == "probe":
+            from .training import init_head_from_probe
+
+            init_head_from_probe(net, arrays, y_enc, len(classes_))
         self._train(net, arrays, y_enc, epochs)
         # Only a completed fit sets fitted state, so a failed fit never leaves an
         # estimator that predicts.
-        self.classes_ = classes_
-        self.label_texts_ = label_texts_
-        self.n_features_in_ = len(columns)
+        return self._set_fitted(
+            net=net,
+            handle=handle,
+            classes=classes_,
+            label_texts=label_texts_,
+            n_columns=len(columns),
+            feature_names=feature_names,
+            budget=budget,
+            recipe=recipe,
+        )
+
+    def _set_fitted(
+        self, *, net, handle, classes, label_texts, n_columns, feature_names, budget, recipe
+    ):
+        """Set every fitted attribute at once (after ``fit``, and by ``load``)."""
+        self.classes_ = np.asarray(classes)
+        self.label_texts_ = list(label_texts)
+        self.n_features_in_ = int(n_columns)
         if feature_names is not None:
-            self.feature_names_in_ = feature_names
+            self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.backbone_ = handle
-        self.max_input_tokens_ = budget
+        self.max_input_tokens_ = int(budget)
+        self.recipe_ = dict(recipe)
         self.net_ = net
         return self
 
@@ -348,15 +386,19 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             )
         return np.searchsorted(self.classes_, y)
 
-    def _load_backbone(self):
-        import torch
+    def _device(self):
+        if self.device == "auto":
+            import torch
 
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def _load_backbone(self):
         from .backbones.loading import load_backbone
 
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return load_backbone(self.backbone, device=device, trust_remote_code=self.trust_remote_code)
+        return load_backbone(
+            self.backbone, device=self._device(), trust_remote_code=self.trust_remote_code
+        )
 
     def _input_budget(self, handle):
         limit = handle.shape.max_positions
@@ -373,20 +415,56 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             )
         return budget
 
-    def _resolved_pooling(self, handle):
-        if self.pooling != "auto":
-            return self.pooling
-        return "last" if handle.shape.is_decoder else "mean"
+    def _recipe(self, handle, n_columns):
+        """The settings that ``"auto"`` stands for, resolved for this backbone and X.
 
-    def _net_callbacks(self):
+        With an L-Tuning method and ``objective="binary"`` every ``"auto"`` is the
+        paper's scheme (one vector pooled over the joint pair, the pair head, a
+        constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
+        """
+        paper = self.method in LTUNING_METHODS and self.objective == "binary"
+        decoder = handle.shape.is_decoder
+        pooling = self.pooling if self.pooling != "auto" else ("last" if decoder else "mean")
+        encoding = self.pair_encoding
+        if n_columns == 1:
+            encoding = "joint"
+        elif encoding == "auto":
+            encoding = "joint" if paper else ("cross" if decoder else "separate")
+        if self.method not in LTUNING_METHODS:
+            head = "class"
+        elif self.head == "auto":
+            head = "pair" if paper else "bilinear"
+        else:
+            head = self.head
+        head_init = self.head_init
+        if head == "pair":
+            head_init = "default"  # the pair head has no class weights to start from
+        elif head_init == "auto":
+            head_init = "default" if paper else "probe"
+        schedule = self.lr_schedule
+        if schedule == "auto":
+            schedule = "constant" if paper else "linear"
+        return {
+            "pooling": pooling,
+            "pair_encoding": encoding,
+            "head": head,
+            "head_init": head_init,
+            "lr_schedule": schedule,
+        }
+
+    def _net_callbacks(self, lr_schedule="constant"):
         from skorch.callbacks import ProgressBar
 
+        from .callbacks import WarmupLinearDecay
+
         callbacks = list(self.callbacks or [])
+        if lr_schedule == "linear":
+            callbacks.append(("lr_schedule", WarmupLinearDecay()))
         if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks or None
 
-    def _build_net(self, handle, n_classes, label_hidden, seed):
+    def _build_net(self, handle, n_classes, recipe, label_hidden, label_embed, seed):
         import torch
         from skorch.dataset import ValidSplit
 
@@ -400,9 +478,13 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             "module__backbone": handle,
             "module__n_classes": n_classes,
             "module__prefix_length": self.prefix_length,
-            "module__pooling": self._resolved_pooling(handle),
+            "module__pooling": recipe["pooling"],
+            "module__pair_encoding": recipe["pair_encoding"],
             "module__label_hidden": label_hidden,
         }
+        if self.method in LTUNING_METHODS:
+            module_kwargs["module__head"] = recipe["head"]
+            module_kwargs["module__label_embed"] = label_embed
         if self.method == "lt_prefix":
             module_kwargs["module__label_map"] = self.label_map
         kwargs = {
@@ -413,7 +495,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             "max_epochs": self.max_epochs,
             "batch_size": self.batch_size,
             "train_split": train_split,
-            "callbacks": self._net_callbacks(),
+            "callbacks": self._net_callbacks(recipe["lr_schedule"]),
             "device": handle.device.type if handle.device.index is None else str(handle.device),
             "verbose": int(self.verbose),
             "objective": self.objective,
@@ -435,7 +517,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     def _resolve_labels(self, labels):
         """Names and encoded texts of labels given at predict time (None: the fitted ones)."""
         if labels is None:
-            return self.classes_, None
+            return self.classes_, None, None
         if self.method not in LTUNING_METHODS:
             raise ValueError(
                 f"labels= at predict time is supported by method='lt_prefix' and "
@@ -460,9 +542,11 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("labels has duplicated label names; each label must appear once.")
         check_texts(texts, names, name="labels")
         hidden = encode_labels(self.backbone_, texts, self.prefix_length)
-        return np.asarray(names, dtype=object if isinstance(labels, dict) else str), hidden
+        embed = embed_labels(self.backbone_, texts) if self.recipe_["head"] == "bilinear" else None
+        names = np.asarray(names, dtype=object if isinstance(labels, dict) else str)
+        return names, hidden, embed
 
-    def _scores(self, X, label_hidden=None):
+    def _scores(self, X, label_hidden=None, label_embed=None):
         """K-way scores, streamed in chunks and in length-sorted batches."""
         import torch
 
@@ -476,6 +560,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         n = len(columns[0])
         n_labels = len(self.classes_) if label_hidden is None else label_hidden.shape[0]
         extra = {} if label_hidden is None else {"label_hidden": label_hidden}
+        if label_embed is not None:
+            extra["label_embed"] = label_embed
         scores = np.empty((n, n_labels), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, n, PREDICT_CHUNK):
@@ -507,8 +593,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             sklearn's binary classifiers return.
         """
         check_is_fitted(self, "net_")
-        _, hidden = self._resolve_labels(labels)
-        scores = self._scores(X, hidden)
+        _, hidden, embed = self._resolve_labels(labels)
+        scores = self._scores(X, hidden, embed)
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
         return scores
@@ -537,8 +623,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``, or the order of ``labels`` when given.
         """
         check_is_fitted(self, "net_")
-        _, hidden = self._resolve_labels(labels)
-        scores = self._scores(X, hidden).astype(np.float64)
+        _, hidden, embed = self._resolve_labels(labels)
+        scores = self._scores(X, hidden, embed).astype(np.float64)
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
@@ -559,8 +645,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "net_")
-        names, hidden = self._resolve_labels(labels)
-        scores = self._scores(X, hidden)
+        names, hidden, embed = self._resolve_labels(labels)
+        scores = self._scores(X, hidden, embed)
         return np.asarray(names)[np.argmax(scores, axis=1)]
 
     # -------------------------------------------------------------- persistence
@@ -583,14 +669,26 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path, *, device=None):
-        """Load a model folder written by :meth:`save`. Executes no pickled code.
+    def load(cls, path, *, device=None, backbone=None, trust_remote_code=False):
+        """Load a model folder written by :meth:`save`. Runs no code from the folder.
+
+        A model folder is treated as untrusted input (see the user guide's
+        "Security" section): every field of its ``config.json`` is validated, it
+        cannot turn on ``trust_remote_code``, and the backbone it names is used
+        only if it is a registered name or a local folder without custom code.
 
         Parameters
         ----------
         path : str or os.PathLike
         device : str, optional
             Overrides the stored device.
+        backbone : str or os.PathLike, optional
+            Your own copy of the backbone (registered name, local folder or hub id)
+            instead of the one the folder names; its weights must be the ones the
+            model was trained with.
+        trust_remote_code : bool, default=False
+            Allow the backbone's own model code to run. Only the caller can allow
+            it; the value stored in the folder is ignored.
 
         Returns
         -------
@@ -598,7 +696,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         """
         from .persistence import load_model
 
-        return load_model(path, device=device)
+        return load_model(
+            path, device=device, backbone=backbone, trust_remote_code=trust_remote_code
+        )
 
     # ------------------------------------------------------------------- extras
     @property

@@ -142,8 +142,13 @@ def validate_texts(X, *, name="X"):
     return columns, feature_names
 
 
-def _special_frame(tokenizer):
-    """Special-token ids the tokenizer puts before and after a single text."""
+def single_text_frame(tokenizer):
+    """Special-token ids the tokenizer puts before and after a single text.
+
+    Returns
+    -------
+    head, tail : list of int
+    """
     probe = tokenizer("x", add_special_tokens=False)["input_ids"]
     framed = tokenizer("x", add_special_tokens=True)["input_ids"]
     for start in range(len(framed) - len(probe) + 1):
@@ -169,7 +174,7 @@ def _tokenize_pairs_with_separator(tokenizer, first, second, max_length):
 
     GPT-2, Llama and Qwen2 tokenizers would glue the two texts with no boundary.
     """
-    head, tail = _special_frame(tokenizer)
+    head, tail = single_text_frame(tokenizer)
     sep = tokenizer("\n", add_special_tokens=False)["input_ids"]
     if not sep and tokenizer.eos_token_id is not None:
         sep = [tokenizer.eos_token_id]  # tokenizers that drop whitespace entirely
@@ -177,11 +182,18 @@ def _tokenize_pairs_with_separator(tokenizer, first, second, max_length):
     a_ids = tokenizer(first, add_special_tokens=False, verbose=False)["input_ids"]
     b_ids = tokenizer(second, add_special_tokens=False, verbose=False)["input_ids"]
     room = max(max_length - len(head) - len(tail) - len(sep), 2)
-    ids = []
+    ids, segments = [], []
     for a, b in zip(a_ids, b_ids, strict=True):
         len_a, len_b = _fit_pair(len(a), len(b), room)
         ids.append(head + a[:len_a] + sep + b[:len_b] + tail)
-    return {"input_ids": ids, "attention_mask": [[1] * len(r) for r in ids]}
+        segments.append(
+            [0] * len(head) + [1] * len_a + [0] * len(sep) + [2] * len_b + [0] * len(tail)
+        )
+    return {
+        "input_ids": ids,
+        "attention_mask": [[1] * len(r) for r in ids],
+        "segment_ids": segments,
+    }
 
 
 def tokenize(tokenizer, columns, max_length):
@@ -202,8 +214,9 @@ def tokenize(tokenizer, columns, max_length):
     Returns
     -------
     encoding : dict of str to list of list of int
-        ``input_ids``, ``attention_mask`` and, where the tokenizer makes them,
-        ``token_type_ids``.
+        ``input_ids``, ``attention_mask``, ``token_type_ids`` where the tokenizer makes
+        them, and for pairs ``segment_ids`` (0 special token, 1 first text, 2 second
+        text), which pair-aware pooling reads.
     """
     if len(columns) == 2 and tokenizer.sep_token is None:
         return _tokenize_pairs_with_separator(tokenizer, columns[0], columns[1], max_length)
@@ -215,8 +228,42 @@ def tokenize(tokenizer, columns, max_length):
         max_length=max_length,
         padding=False,
         return_attention_mask=True,
+        return_special_tokens_mask=second is not None,
     )
-    return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+    out = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+    if second is not None:
+        out["segment_ids"] = [segments_from_special_mask(m) for m in enc["special_tokens_mask"]]
+    return out
+
+
+def segments_from_special_mask(special):
+    """Segment of every position of a pair encoded with a tokenizer's pair template.
+
+    Pair templates put special tokens around and between the two texts ([CLS] a [SEP]
+    b [SEP] for BERT, <s> a </s></s> b </s> for RoBERTa), so the first run of ordinary
+    tokens is the first text and every ordinary token after it is the second. This
+    needs no ``token_type_ids``, which RoBERTa-style tokenizers do not make.
+
+    Parameters
+    ----------
+    special : list of int
+        1 for a special token, 0 for a token of either text.
+
+    Returns
+    -------
+    segments : list of int
+        0 for special tokens, 1 for the first text, 2 for the second.
+    """
+    out, segment = [], 0
+    for flag in special:
+        if flag:
+            if segment == 1:
+                segment = 2
+            out.append(0)
+        else:
+            segment = max(segment, 1)
+            out.append(segment)
+    return out
 
 
 def pad(encoding, pad_id, rows=None):

@@ -184,3 +184,27 @@ def encode_labels(handle, texts, length):
     with _LOCK:
         _ENCODED[key] = hidden
     return hidden
+
+
+def embed_labels(handle, texts):
+    """Each label text's own frozen reading: its mean-pooled last hidden state, unit length.
+
+    What the bilinear head (``head="bilinear"``) compares an input's features with,
+    and what a zero-shot cosine classifier reads; it does not depend on
+    ``prefix_length`` or on "." padding.
+
+    Parameters
+    ----------
+    handle : BackboneHandle
+    texts : list of str
+
+    Returns
+    -------
+    embed : torch.Tensor of shape (n_labels, hidden_size)
+    """
+    import torch
+
+    from .backbones.injection import frozen_embeddings
+
+    rows = torch.as_tensor(frozen_embeddings(handle, list(texts)), device=handle.device)
+    return torch.nn.functional.normalize(rows.float(), dim=1)

@@ -116,3 +116,46 @@ class LTuningNet(NeuralNetClassifier):
         loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, target)
         loss.backward()
         return {"loss": loss, "y_pred": scores}
+
+
+def init_head_from_probe(net, X, y, n_classes):
+    """Fit a logistic regression on the frozen features and start the head there.
+
+    The features are the ones the head reads (same pooling and pair encoding), taken
+    from the frozen backbone without virtual tokens, on the training part of the
+    data only (the net's ``train_split`` is applied first, so validation rows stay
+    unseen). A fitted model then begins at the frozen-feature probe instead of at
+    chance, and training refines it (:meth:`MethodModule.init_head_from_probe`).
+
+    Parameters
+    ----------
+    net : LTuningNet
+        Initialised.
+    X : dict of numpy.ndarray
+        Padded arrays from :func:`~sklearn_ltuning.inputs.pad`.
+    y : numpy.ndarray of shape (n_samples,)
+        Encoded classes ``0 .. n_classes - 1``.
+    n_classes : int
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    dataset, _ = net.get_split_datasets(X, y)
+    module = net.module_
+    features, targets = [], []
+    with torch.inference_mode():
+        for Xi, yi in net.get_iterator(dataset, training=False):
+            Xi = to_tensor(Xi, device=net.device)
+            features.append(module.features(**Xi).float().cpu().numpy())
+            targets.append(np.asarray(yi))
+    features, targets = np.vstack(features), np.concatenate(targets)
+    probe = LogisticRegression(max_iter=1000).fit(features, targets)
+    coef, intercept = probe.coef_, probe.intercept_
+    if coef.shape[0] == 1:  # sklearn's binary form: one row for the second class
+        coef = np.vstack([-coef / 2, coef / 2])
+        intercept = np.concatenate([-intercept / 2, intercept / 2])
+    # A class absent from the training part keeps zero weights.
+    full_coef = np.zeros((n_classes, coef.shape[1]), dtype=np.float32)
+    full_intercept = np.zeros(n_classes, dtype=np.float32)
+    full_coef[probe.classes_] = coef
+    full_intercept[probe.classes_] = intercept
+    module.init_head_from_probe(full_coef, full_intercept)

@@ -105,9 +105,7 @@ def test_masked_cache_prefix_changes_nothing(tiny_backbones, arch):
 
 @pytest.mark.parametrize("label_map", ["pooled", "token"])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(
-    tiny_backbones, arch, label_map, monkeypatch
-):
+def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(tiny_backbones, arch, label_map):
     from sklearn_ltuning.labels import encode_labels
     from sklearn_ltuning.methods.lt_prefix import LTPrefix
 
@@ -118,9 +116,10 @@ def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(
     assert target.shape == (handle.shape.n_layers, n_parts)
     # Without the output-shift limit the prefixes have the backbone's own RMS per
     # layer and per part (keys, values).
-    monkeypatch.setattr(LTPrefix, "max_initial_shift", float("inf"))
     torch.manual_seed(0)
-    module = LTPrefix(handle, 3, 4, label_hidden=hidden, label_map=label_map)
+    module = LTPrefix(
+        handle, 3, 4, label_hidden=hidden, label_map=label_map, max_initial_shift=float("inf")
+    )
     prefixes = module.label_prefixes(hidden)
     grouped = prefixes.reshape(*prefixes.shape[:3], n_parts, -1)
     torch.testing.assert_close(grouped.pow(2).mean(dim=(0, 1, 4)).sqrt(), target, rtol=1e-4, atol=0)
@@ -128,9 +127,10 @@ def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(
     # With a limit below that, the map is scaled down until the prefixes move the
     # output by the limit (bisection precision), never more.
     limit = loud / 4
-    monkeypatch.setattr(LTPrefix, "max_initial_shift", limit)
     torch.manual_seed(0)
-    quiet = LTPrefix(handle, 3, 4, label_hidden=hidden, label_map=label_map)
+    quiet = LTPrefix(
+        handle, 3, 4, label_hidden=hidden, label_map=label_map, max_initial_shift=limit
+    )
     assert 0.9 * limit <= quiet._output_shift(hidden)(1.0) <= limit * (1 + 1e-4)
     ratio = quiet.transform.weight / module.transform.weight
     torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.flatten()[0].item()))

@@ -189,10 +189,9 @@ def test_pickle_round_trip_is_small_and_predicts_the_same(tiny_bert, pairs):
     X, y = pairs
     clf = make(tiny_bert, method="lt_prefix").fit(X, y)
     blob = pickle.dumps(clf)
-    backbone_bytes = sum(
-        t.numel() * t.element_size() for t in clf.backbone_.model.state_dict().values()
-    )
-    assert len(blob) < backbone_bytes / 2
+    # The backbone travels as its source only (see test_persistence for the bound).
+    embeddings = clf.backbone_.model.get_input_embeddings().weight.detach().numpy()
+    assert embeddings[:4].tobytes() not in blob
     again = pickle.loads(blob)
     np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
 

@@ -35,13 +35,9 @@ def build(handle, method, length=4, trained_head=True, **kwargs):
 
 
 @pytest.mark.parametrize("method", ["lt_prefix", "lt_prompt"])
-def test_l_tuning_starts_with_a_zero_head_and_prefixes_at_the_backbone_scale(
-    handle, method, monkeypatch
-):
-    from sklearn_ltuning.methods.lt_prefix import LTPrefix
-
-    monkeypatch.setattr(LTPrefix, "max_initial_shift", float("inf"))
-    module = build(handle, method, trained_head=False)
+def test_l_tuning_starts_with_a_zero_head_and_prefixes_at_the_backbone_scale(handle, method):
+    extra = {"max_initial_shift": float("inf")} if method == "lt_prefix" else {}
+    module = build(handle, method, trained_head=False, **extra)
     assert torch.count_nonzero(module.head.weight) == 0
     if method == "lt_prefix":
         prefixes = module.label_prefixes(module.label_hidden)

@@ -211,32 +211,94 @@ def run_backbone(
     return model(input_ids=input_ids, **kwargs).last_hidden_state
 
 
-def pool(hidden, attention_mask, how):
-    """Pool the input positions into one vector per row.
+def pool(hidden, mask, how):
+    """Pool the positions a mask selects into one vector per row.
 
     Parameters
     ----------
     hidden : torch.Tensor of shape (batch, length, hidden_size)
-    attention_mask : torch.LongTensor of shape (batch, length)
-        Right-padded: real tokens first.
+    mask : torch.Tensor of shape (batch, length)
+        1 at the positions to pool: the attention mask for a whole input, or the
+        positions of one segment of a pair (not necessarily at the start).
     how : {"mean", "cls", "last"}
-        ``"mean"`` averages real tokens (what sentence-transformers checkpoints were
-        trained for); ``"cls"`` takes the first token; ``"last"`` the last real token
-        (decoders, whose last token is the only one that has seen the whole input).
+        ``"mean"`` averages the selected positions (what sentence-transformers
+        checkpoints were trained for); ``"cls"`` takes the first selected position;
+        ``"last"`` the last one (decoders, whose last token is the only one that has
+        seen everything before it).
 
     Returns
     -------
     pooled : torch.Tensor of shape (batch, hidden_size)
     """
     if how == "mean":
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    if how not in ("cls", "last"):
+        raise ValueError(f"pooling must be 'mean', 'cls' or 'last'; got {how!r}.")
+    selected = mask > 0
     if how == "cls":
-        return hidden[:, 0]
-    if how == "last":
-        last = attention_mask.sum(1).clamp(min=1) - 1
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    raise ValueError(f"pooling must be 'mean', 'cls' or 'last'; got {how!r}.")
+        index = selected.int().argmax(1)  # first selected position
+    else:
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        index = torch.where(selected, positions, -1).argmax(1)  # last selected position
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
+
+
+def pair_blocks(u, v):
+    """The four comparison blocks of two pooled segments: [u, v, |u - v|, u * v].
+
+    Sentence-pair classifiers (InferSent, Sentence-BERT) read this form: a linear
+    head on it can weigh agreement and difference per dimension, which a single
+    vector pooled over both texts has mixed away.
+
+    Parameters
+    ----------
+    u, v : torch.Tensor of shape (batch, hidden_size)
+
+    Returns
+    -------
+    features : torch.Tensor of shape (batch, 4 * hidden_size)
+    """
+    return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
+
+
+def split_segments(input_ids, segment_ids, frame, pad_id):
+    """Cut a cross-encoded pair into its two texts, each framed as a single text.
+
+    Parameters
+    ----------
+    input_ids, segment_ids : torch.LongTensor of shape (batch, length)
+        ``segment_ids`` as made by :func:`~sklearn_ltuning.inputs.tokenize`: 1 for
+        the first text, 2 for the second, 0 for special tokens.
+    frame : tuple of (list of int, list of int)
+        Special tokens the tokenizer puts before and after one text ([CLS] and
+        [SEP] for BERT).
+    pad_id : int
+
+    Returns
+    -------
+    input_ids, attention_mask : torch.LongTensor of shape (2 * batch, width)
+        The first texts of every row, then the second texts, right-padded to one
+        width so both go through the backbone in one forward.
+    """
+    head, tail = (torch.as_tensor(t, dtype=input_ids.dtype, device=input_ids.device) for t in frame)
+    batch = input_ids.shape[0]
+    keep = torch.cat([segment_ids == 1, segment_ids == 2])  # (2 * batch, length)
+    ids = input_ids.repeat(2, 1)
+    n_text = keep.sum(1)
+    total = len(head) + n_text + len(tail)
+    width = int(total.max())
+    out = ids.new_full((2 * batch, width), pad_id)
+    rank = keep.long().cumsum(1) - 1
+    rows, cols = keep.nonzero(as_tuple=True)
+    out[rows, len(head) + rank[rows, cols]] = ids[rows, cols]
+    if len(head):
+        out[:, : len(head)] = head
+    if len(tail):
+        where = len(head) + n_text.unsqueeze(1) + torch.arange(len(tail), device=ids.device)
+        out.scatter_(1, where, tail.expand(2 * batch, -1))
+    mask = (torch.arange(width, device=ids.device) < total.unsqueeze(1)).long()
+    return out, mask
 
 
 def frozen_embeddings(handle, texts, *, max_length=128, batch_size=64):

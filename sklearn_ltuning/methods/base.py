@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backbones.injection import pool, run_backbone
+from ..backbones.injection import pair_blocks, pool, run_backbone, split_segments
+
+#: How a (premise, hypothesis) pair is read; see :class:`MethodModule`.
+PAIR_ENCODINGS = ("joint", "cross", "separate")
+#: Heads of the label-conditioned methods; see :class:`MethodModule`.
+LABEL_HEADS = ("pair", "bilinear")
 
 
 class MethodModule(nn.Module):
@@ -14,8 +19,7 @@ class MethodModule(nn.Module):
     A subclass only says how its virtual tokens are made (:meth:`virtual_tokens`)
     and whether they enter as a per-layer prefix or as an input prompt
     (``injects``). Label-conditioned subclasses (L-Tuning) score an (input, label)
-    pair with a 2-logit head; the classic ones score all K classes at once with a
-    K-way head.
+    pair; the classic ones score all K classes at once with a K-way head.
 
     Parameters
     ----------
@@ -26,9 +30,25 @@ class MethodModule(nn.Module):
     prefix_length : int
         Number of virtual tokens (prefix positions or prompt embeddings).
     pooling : {"mean", "cls", "last"}
-        How the input positions are pooled before the head.
+        How positions are pooled: over the whole input, or over each text of a pair.
     label_hidden : torch.Tensor of shape (n_classes, prefix_length, hidden_size), optional
         The frozen backbone's last hidden states of each label text (L-Tuning only).
+    pair_encoding : {"joint", "cross", "separate"}, default="joint"
+        ``"joint"`` (single texts, and the paper's way for pairs): one forward, one
+        vector pooled over all input positions. ``"cross"``: one forward over the
+        pair, each text pooled over its own positions, features
+        ``[u, v, |u - v|, u * v]``. ``"separate"``: each text through its own
+        forward (the virtual tokens applied to each), same four blocks.
+    head : {"pair", "bilinear"}, default="pair"
+        Label-conditioned methods only. ``"pair"``: the paper's head, two logits of
+        "this label fits / does not fit" from the features read with the label's
+        virtual tokens, ``o = C(M(x, p_y))``. ``"bilinear"``: that score plus
+        ``[f, 1]^T W e_y``, where ``e_y`` is the label text's own frozen reading
+        (``label_embed``): a label-aware linear classifier that can start from what
+        the frozen model knows (:meth:`init_head_from_probe`) and that reads any
+        label text, including ones not seen in training.
+    label_embed : torch.Tensor of shape (n_classes, hidden_size), optional
+        Unit-length frozen reading of each label text (``head="bilinear"`` only).
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
@@ -36,30 +56,62 @@ class MethodModule(nn.Module):
     #: ``"prefix"`` (keys/values at every layer) or ``"prompt"`` (input embeddings).
     injects = "prefix"
 
-    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
+    def __init__(
+        self,
+        backbone,
+        n_classes,
+        prefix_length,
+        pooling="mean",
+        label_hidden=None,
+        *,
+        pair_encoding="joint",
+        head="pair",
+        label_embed=None,
+    ):
         super().__init__()
+        if pair_encoding not in PAIR_ENCODINGS:
+            raise ValueError(
+                f"pair_encoding must be one of {PAIR_ENCODINGS}; got {pair_encoding!r}."
+            )
+        if head not in LABEL_HEADS:
+            raise ValueError(f"head must be one of {LABEL_HEADS}; got {head!r}.")
         self.backbone = backbone
         self.n_classes = int(n_classes)
         self.prefix_length = int(prefix_length)
         self.pooling = pooling
+        self.pair_encoding = pair_encoding
+        self.head_kind = head if self.label_conditioned else "class"
         shape = backbone.shape
+        d = shape.hidden_size
+        self.n_features = d if pair_encoding == "joint" else 4 * d
         # The pooled output of a frozen model can be tiny or huge per dimension
         # (MiniLM's untrained pooler, decoders' massive activations); a LayerNorm
         # without parameters puts every backbone on one scale for the head.
-        self.norm = nn.LayerNorm(shape.hidden_size, elementwise_affine=False)
+        self.norm = nn.LayerNorm(d, elementwise_affine=False)
         if self.label_conditioned:
-            # Paper head: 2 logits (label does / does not fit), 2d parameters. It starts
+            # Paper head: 2 logits (label does / does not fit), 2F parameters. It starts
             # at zero: a random head would add a random input-only term to every pair
             # score, noise that the balanced binary loss shrinks only slowly and that
             # drowns the (initially small) label-specific signal.
-            self.head = nn.Linear(shape.hidden_size, 2, bias=False)
+            self.head = nn.Linear(self.n_features, 2, bias=False)
             nn.init.zeros_(self.head.weight)
+            if head == "bilinear":
+                # Zero until init_head_from_probe: every label scores the same at first.
+                self.bilinear = nn.Parameter(torch.zeros(self.n_features + 1, d))
         else:
-            self.head = nn.Linear(shape.hidden_size, self.n_classes)
+            self.head = nn.Linear(self.n_features, self.n_classes)
         if label_hidden is not None:
             self.register_buffer("label_hidden", label_hidden, persistent=False)
         else:
             self.label_hidden = None
+        if label_embed is not None:
+            self.register_buffer("label_embed", label_embed, persistent=False)
+        else:
+            self.label_embed = None
+        if pair_encoding == "separate":
+            from ..inputs import single_text_frame
+
+            self._frame = single_text_frame(backbone.tokenizer)
 
     # -- what subclasses define ------------------------------------------------
     def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
@@ -75,23 +127,69 @@ class MethodModule(nn.Module):
         raise NotImplementedError
 
     # -- shared machinery ------------------------------------------------------
-    def encode(
-        self, input_ids, attention_mask, token_type_ids=None, *, label_idx=None, label_hidden=None
+    def features(
+        self, input_ids, attention_mask, token_type_ids=None, segment_ids=None, tokens=None
     ):
-        """Pooled, normalised backbone output of the input positions.
+        """What the head reads: pooled, normalised backbone output.
+
+        Parameters
+        ----------
+        input_ids, attention_mask, token_type_ids, segment_ids : torch.LongTensor
+            A batch as collated by :func:`~sklearn_ltuning.inputs.collate`.
+        tokens : torch.Tensor, optional
+            Virtual tokens from :meth:`virtual_tokens`; ``None`` reads the input
+            with the frozen backbone alone (the probe features).
 
         Returns
         -------
-        pooled : torch.Tensor of shape (batch, hidden_size)
+        features : torch.Tensor of shape (batch, n_features)
         """
-        tokens = self.virtual_tokens(input_ids.shape[0], label_idx, label_hidden)
-        hidden = run_backbone(
-            self.backbone, input_ids, attention_mask, token_type_ids, **{self.injects: tokens}
-        )
+        extra = {} if tokens is None else {self.injects: tokens}
+        if self.pair_encoding == "separate":
+            ids, mask = split_segments(
+                input_ids, segment_ids, self._frame, self.backbone.pad_token_id
+            )
+            if tokens is not None:
+                extra = {self.injects: torch.cat([tokens, tokens])}
+            hidden = run_backbone(self.backbone, ids, mask, None, **extra)
+            u, v = self.norm(pool(hidden, mask, self.pooling)).chunk(2)
+            return pair_blocks(u, v)
+        hidden = run_backbone(self.backbone, input_ids, attention_mask, token_type_ids, **extra)
+        if self.pair_encoding == "cross":
+            u = self.norm(pool(hidden, segment_ids == 1, self.pooling))
+            v = self.norm(pool(hidden, segment_ids == 2, self.pooling))
+            return pair_blocks(u, v)
         return self.norm(pool(hidden, attention_mask, self.pooling))
 
+    def encode(
+        self,
+        input_ids,
+        attention_mask,
+        token_type_ids=None,
+        segment_ids=None,
+        *,
+        label_idx=None,
+        label_hidden=None,
+    ):
+        """Features of the input read with the method's virtual tokens.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (batch, n_features)
+        """
+        tokens = self.virtual_tokens(input_ids.shape[0], label_idx, label_hidden)
+        return self.features(input_ids, attention_mask, token_type_ids, segment_ids, tokens)
+
     def score_pairs(
-        self, input_ids, attention_mask, token_type_ids=None, *, label_idx, label_hidden=None
+        self,
+        input_ids,
+        attention_mask,
+        token_type_ids=None,
+        segment_ids=None,
+        *,
+        label_idx,
+        label_hidden=None,
+        label_embed=None,
     ):
         """Score each input against one label (L-Tuning's o = C(M(x, p_y))).
 
@@ -105,18 +203,32 @@ class MethodModule(nn.Module):
         scores : torch.Tensor of shape (batch,)
             Logits of "this label fits this input".
         """
-        logits = self.head(
-            self.encode(
-                input_ids,
-                attention_mask,
-                token_type_ids,
-                label_idx=label_idx,
-                label_hidden=label_hidden,
-            )
+        f = self.encode(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            segment_ids,
+            label_idx=label_idx,
+            label_hidden=label_hidden,
         )
-        return logits[:, 1] - logits[:, 0]
+        logits = self.head(f)
+        scores = logits[:, 1] - logits[:, 0]
+        if self.head_kind == "bilinear":
+            embed = self.label_embed if label_embed is None else label_embed
+            e = embed.index_select(0, label_idx)
+            w, bias = self.bilinear[:-1], self.bilinear[-1]
+            scores = scores + ((f @ w) * e).sum(-1) + e @ bias
+        return scores
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None, label_hidden=None):
+    def forward(
+        self,
+        input_ids,
+        attention_mask,
+        token_type_ids=None,
+        segment_ids=None,
+        label_hidden=None,
+        label_embed=None,
+    ):
         """K-way scores of each input.
 
         For L-Tuning, inputs and labels are folded into the batch dimension
@@ -127,13 +239,15 @@ class MethodModule(nn.Module):
         ----------
         label_hidden : torch.Tensor of shape (n_labels, prefix_length, hidden_size), optional
             Encoded label texts that replace the fitted ones for this call.
+        label_embed : torch.Tensor of shape (n_labels, hidden_size), optional
+            Their frozen readings (``head="bilinear"``).
 
         Returns
         -------
         scores : torch.Tensor of shape (batch, n_labels)
         """
         if not self.label_conditioned:
-            return self.head(self.encode(input_ids, attention_mask, token_type_ids))
+            return self.head(self.encode(input_ids, attention_mask, token_type_ids, segment_ids))
         hidden = self.label_hidden if label_hidden is None else label_hidden
         n_labels, batch = hidden.shape[0], input_ids.shape[0]
 
@@ -145,10 +259,43 @@ class MethodModule(nn.Module):
             fold(input_ids),
             fold(attention_mask),
             fold(token_type_ids),
+            fold(segment_ids),
             label_idx=label_idx,
             label_hidden=hidden,
+            label_embed=label_embed,
         )
         return scores.view(batch, n_labels)
+
+    @torch.no_grad()
+    def init_head_from_probe(self, coef, intercept):
+        """Start the head at a linear probe fitted on the frozen features.
+
+        Parameters
+        ----------
+        coef : array-like of shape (n_classes, n_features)
+        intercept : array-like of shape (n_classes,)
+            A multinomial logistic regression on :meth:`features` without virtual
+            tokens.
+
+        Notes
+        -----
+        K-way head: its weights and biases become the probe's. Bilinear head:
+        ``W`` is the least-norm solution of ``[f, 1]^T W e_k = probe score of class
+        k`` for every training label, ``W = C^T pinv(E)``, so the fitted labels
+        score exactly as the probe does; a label text outside the span of the fitted
+        ones reads the part of it that lies inside that span. The paper's pair head
+        has no class weights and is left as it is.
+        """
+        device = next(self.parameters()).device
+        coef = torch.as_tensor(coef, dtype=torch.float32, device=device)
+        intercept = torch.as_tensor(intercept, dtype=torch.float32, device=device)
+        if self.head_kind == "class":
+            self.head.weight.copy_(coef)
+            self.head.bias.copy_(intercept)
+        elif self.head_kind == "bilinear":
+            augmented = torch.cat([coef, intercept[:, None]], dim=1)  # (K, F + 1)
+            pinv = torch.linalg.pinv(self.label_embed.float())  # (d, K)
+            self.bilinear.copy_(augmented.T @ pinv.T)
 
     def n_trainable_parameters(self):
         """Number of trained numbers (method maps and head; nothing of the backbone)."""

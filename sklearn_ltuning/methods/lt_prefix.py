@@ -31,14 +31,15 @@ class LTPrefix(MethodModule):
         parameters (plus ``2d`` for the head) when ``d_kv = d``.
         ``"token"`` (the reference code's second variant): skip the pooling and map
         each label token's hidden vector with ``Linear(d, m * width)``.
+    max_initial_shift : float, default=0.3
+        Largest relative change that the initial label prefixes' content may cause
+        in the pooled output of the probe sentences (:meth:`_limit_output_shift`).
+    **kwargs
+        ``pair_encoding``, ``head``, ``label_embed``: see :class:`MethodModule`.
     """
 
     label_conditioned = True
     injects = "prefix"
-
-    #: Largest relative change that the initial label prefixes' content may cause in
-    #: the pooled output of the probe sentences (see :meth:`_limit_output_shift`).
-    max_initial_shift = 0.3
 
     def __init__(
         self,
@@ -48,9 +49,12 @@ class LTPrefix(MethodModule):
         pooling="mean",
         label_hidden=None,
         label_map="pooled",
+        max_initial_shift=0.3,
+        **kwargs,
     ):
-        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden)
+        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden, **kwargs)
         self.label_map = label_map
+        self.max_initial_shift = float(max_initial_shift)
         per_position = backbone.shape.n_layers * prefix_width(backbone.shape)
         if label_map == "pooled":
             self.pool_scores = nn.Linear(backbone.shape.hidden_size, 1, bias=False)

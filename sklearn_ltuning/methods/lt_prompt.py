@@ -21,8 +21,10 @@ class LTPrompt(MethodModule):
     label_conditioned = True
     injects = "prompt"
 
-    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
-        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden)
+    def __init__(
+        self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None, **kwargs
+    ):
+        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden, **kwargs)
         d, d_embed = backbone.shape.hidden_size, backbone.shape.embedding_size
         self.transform = nn.Linear(d, d_embed, bias=False)
         scale = 1.0

@@ -21,8 +21,10 @@ class PrefixTuning(MethodModule):
 
     injects = "prefix"
 
-    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
-        super().__init__(backbone, n_classes, prefix_length, pooling)
+    def __init__(
+        self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None, **kwargs
+    ):
+        super().__init__(backbone, n_classes, prefix_length, pooling, **kwargs)
         width = prefix_width(backbone.shape)
         self.prefix = nn.Parameter(
             torch.randn(prefix_length, backbone.shape.n_layers, width) * 0.02

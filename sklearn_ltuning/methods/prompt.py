@@ -18,8 +18,10 @@ class PromptTuning(MethodModule):
 
     injects = "prompt"
 
-    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None):
-        super().__init__(backbone, n_classes, prefix_length, pooling)
+    def __init__(
+        self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None, **kwargs
+    ):
+        super().__init__(backbone, n_classes, prefix_length, pooling, **kwargs)
         table = backbone.model.get_input_embeddings().weight
         rows = torch.randint(0, table.shape[0], (prefix_length,))
         self.prompt = nn.Parameter(table[rows].detach().clone().to(torch.float32))

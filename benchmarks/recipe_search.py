@@ -1,0 +1,202 @@
+"""Search the L-Tuning training recipe on validation data only.
+
+Each variant is a set of :class:`~sklearn_ltuning.LTuningClassifier` keyword
+arguments; it is fitted on the training part of a dataset and scored on a
+validation part carved from training data (SICK: its trial file), never on a test
+set. Every finished run is one JSON file under ``--out``; finished runs are skipped,
+so the command can be stopped and started again. ``--report`` prints the table.
+
+Datasets: ``snli`` is the demo's split of the bundled sample (2,400 training pairs;
+the 600 test pairs are not read), of which 480 are held out for validation;
+``sick``/``sst2``/``rte``/``cola`` are the fixed subsamples of
+``benchmarks/reproduce.py`` (``--n-train`` training examples, 200 validation).
+
+Usage::
+
+    python benchmarks/recipe_search.py --dataset sick --variants lt_prefix prefix ...
+    python benchmarks/recipe_search.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "recipe"
+
+#: Named variants: estimator keyword arguments (method first).
+VARIANTS = {
+    # the paper's scheme and the classic baselines as the package had them
+    "paper": dict(method="lt_prefix", objective="binary"),
+    "prefix-plain": dict(
+        method="prefix", pair_encoding="joint", head_init="default", lr_schedule="constant"
+    ),
+    # the recipe and its ablations
+    "lt_prefix": dict(method="lt_prefix"),
+    "lt_prefix-cross": dict(method="lt_prefix", pair_encoding="cross"),
+    "lt_prefix-joint": dict(method="lt_prefix", pair_encoding="joint"),
+    "lt_prefix-pairhead": dict(method="lt_prefix", head="pair"),
+    "lt_prefix-noprobe": dict(method="lt_prefix", head_init="default"),
+    "lt_prefix-constant": dict(method="lt_prefix", lr_schedule="constant"),
+    "lt_prefix-shift0.05": dict(
+        method="lt_prefix", net_kwargs={"module__max_initial_shift": 0.05}
+    ),
+    "lt_prefix-lr3e-4": dict(method="lt_prefix", lr=3e-4),
+    "lt_prefix-lr3e-3": dict(method="lt_prefix", lr=3e-3),
+    "lt_prefix-binary-recipe": dict(
+        method="lt_prefix",
+        objective="binary",
+        pair_encoding="separate",
+        head="bilinear",
+        head_init="probe",
+        lr_schedule="linear",
+    ),
+    "lt_prefix-e5": dict(method="lt_prefix", max_epochs=5),
+    "lt_prompt": dict(method="lt_prompt"),
+    "prefix": dict(method="prefix"),
+    "prefix-cross": dict(method="prefix", pair_encoding="cross"),
+    "prefix-lr3e-3": dict(method="prefix", lr=3e-3),
+    "prompt": dict(method="prompt"),
+}
+
+
+def load(dataset, data_dir, n_train):
+    """Training and validation parts: ((X_train, y_train), (X_valid, y_valid))."""
+    from sklearn.model_selection import train_test_split
+
+    if dataset == "snli":
+        from sklearn_ltuning.datasets import load_snli_sample
+
+        X, y = load_snli_sample()
+        # The demo's split; its 600 test pairs are never read here.
+        X_train, _, y_train, _ = train_test_split(
+            X, y, test_size=600, train_size=2400, stratify=y, random_state=0
+        )
+        X_tr, X_va, y_tr, y_va = train_test_split(
+            X_train, y_train, test_size=480, stratify=y_train, random_state=0
+        )
+        return (X_tr, y_tr), (X_va, y_va)
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from reproduce import load_dataset
+
+    data = load_dataset(data_dir, dataset, n_train, 200, 0)
+    return data["train"], data["valid"]
+
+
+def run(dataset, name, seed, args):
+    from sklearn.metrics import log_loss
+
+    from sklearn_ltuning import LTuningClassifier
+
+    (X_tr, y_tr), (X_va, y_va) = load(dataset, args.data_dir, args.n_train)
+    kwargs = {"max_epochs": args.epochs, "batch_size": args.batch_size, **VARIANTS[name]}
+    clf = LTuningClassifier(random_state=seed, **kwargs)
+    start = time.perf_counter()
+    clf.fit(X_tr, y_tr)
+    fit_s = time.perf_counter() - start
+    proba = clf.predict_proba(X_va)
+    pred = clf.classes_[proba.argmax(1)]
+    return {
+        "dataset": dataset,
+        "variant": name,
+        "seed": seed,
+        "kwargs": {k: v for k, v in kwargs.items() if k != "net_kwargs"}
+        | ({"net_kwargs": kwargs["net_kwargs"]} if "net_kwargs" in kwargs else {}),
+        "recipe": clf.recipe_,
+        "n_train": len(X_tr),
+        "n_valid": len(X_va),
+        "valid_acc": float(np.mean(pred == np.asarray(y_va))),
+        "valid_log_loss": float(log_loss(y_va, proba, labels=clf.classes_)),
+        "train_loss_last": float(clf.history_[-1, "train_loss"]),
+        "fit_s": fit_s,
+        "n_params": int(clf.n_trainable_params_),
+    }
+
+
+def anchor(dataset, args):
+    """Frozen-embedding probe (four blocks for pairs) on the same split."""
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_ltuning.backbones.injection import frozen_embeddings
+    from sklearn_ltuning.backbones.loading import load_backbone
+
+    (X_tr, y_tr), (X_va, y_va) = load(dataset, args.data_dir, args.n_train)
+    handle = load_backbone("minilm-l6")
+
+    def features(X):
+        if isinstance(X[0], str):
+            return frozen_embeddings(handle, list(X))
+        u = frozen_embeddings(handle, [a for a, _ in X])
+        v = frozen_embeddings(handle, [b for _, b in X])
+        return np.hstack([u, v, np.abs(u - v), u * v])
+
+    probe = LogisticRegression(max_iter=2000).fit(features(X_tr), y_tr)
+    return {
+        "dataset": dataset,
+        "variant": "frozen+LR",
+        "seed": 0,
+        "valid_acc": float(probe.score(features(X_va), y_va)),
+        "fit_s": 0.0,
+    }
+
+
+def report(out):
+    rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob("*.json"))]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["variant"]), []).append(r)
+    print("| dataset | variant | valid acc (mean ± sd) | seeds | valid log-loss | fit s |")
+    print("|---|---|---|---|---|---|")
+    for (dataset, variant), rs in sorted(groups.items()):
+        acc = np.array([r["valid_acc"] for r in rs])
+        loss = [r.get("valid_log_loss") for r in rs]
+        loss = "" if None in loss else f"{np.mean(loss):.3f}"
+        spread = f" ± {acc.std(ddof=1):.3f}" if len(acc) > 1 else ""
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        fit = np.mean([r["fit_s"] for r in rs])
+        print(f"| {dataset} | {variant} | {acc.mean():.3f}{spread} | {seeds} | {loss} | {fit:.0f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="snli")
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--variants", nargs="+", default=["lt_prefix", "prefix"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--n-train", type=int, default=800)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.out)
+    if args.report:
+        report(out)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.dataset}__frozen+LR.json"
+    if not path.exists():
+        path.write_text(json.dumps(anchor(args.dataset, args), indent=1))
+    for name in args.variants:
+        for seed in args.seeds:
+            path = out / f"{args.dataset}__{name}__s{seed}.json"
+            if path.exists():
+                continue
+            result = run(args.dataset, name, seed, args)
+            path.write_text(json.dumps(result, indent=1))
+            print(
+                f"{args.dataset} {name} seed {seed}: valid acc {result['valid_acc']:.3f} "
+                f"log-loss {result['valid_log_loss']:.3f} ({result['fit_s']:.0f} s)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

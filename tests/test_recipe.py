@@ -1,0 +1,195 @@
+"""The training recipe: pair-aware pooling, the bilinear label head, probe start, LR schedule."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_pairs
+
+from sklearn_ltuning import LTuningClassifier
+from sklearn_ltuning.backbones.injection import pool, split_segments
+from sklearn_ltuning.backbones.loading import load_backbone
+from sklearn_ltuning.callbacks import WarmupLinearDecay
+from sklearn_ltuning.inputs import single_text_frame, tokenize
+from sklearn_ltuning.labels import embed_labels, encode_labels
+from sklearn_ltuning.methods import METHODS
+
+PREMISES = ["a man plays in the park.", "the dog sleeps."]
+HYPOTHESES = ["a man plays.", "nobody sleeps in the house ."]
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "gpt2", "llama"])
+def test_segment_positions_hold_each_text(tiny_backbones, arch):
+    # BERT marks segments with token types, RoBERTa makes none, decoders get our own
+    # separator: in every case segment 1 holds exactly the premise's tokens and
+    # segment 2 the hypothesis's.
+    tok = load_backbone(tiny_backbones(arch)).tokenizer
+    enc = tokenize(tok, [PREMISES, HYPOTHESES], 64)
+    for i, (a, b) in enumerate(zip(PREMISES, HYPOTHESES, strict=True)):
+        ids, seg = np.array(enc["input_ids"][i]), np.array(enc["segment_ids"][i])
+        assert ids[seg == 1].tolist() == tok(a, add_special_tokens=False)["input_ids"]
+        assert ids[seg == 2].tolist() == tok(b, add_special_tokens=False)["input_ids"]
+        assert set(seg.tolist()) <= {0, 1, 2}
+
+
+def test_segments_survive_longest_first_truncation(tiny_bert):
+    tok = load_backbone(tiny_bert).tokenizer
+    long = " ".join(["a man plays in the park"] * 6)
+    enc = tokenize(tok, [[long], ["a cat sleeps ."]], 16)
+    seg = np.array(enc["segment_ids"][0])
+    assert len(seg) == 16
+    assert (seg == 2).sum() == len(tok("a cat sleeps .", add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "llama"])
+def test_split_segments_frames_each_text_as_a_single_text(tiny_backbones, arch):
+    handle = load_backbone(tiny_backbones(arch))
+    tok = handle.tokenizer
+    enc = tokenize(tok, [PREMISES, HYPOTHESES], 64)
+    width = max(len(r) for r in enc["input_ids"])
+    ids = torch.tensor([r + [handle.pad_token_id] * (width - len(r)) for r in enc["input_ids"]])
+    seg = torch.tensor([r + [0] * (width - len(r)) for r in enc["segment_ids"]])
+    out, mask = split_segments(ids, seg, single_text_frame(tok), handle.pad_token_id)
+    for row, text in enumerate(PREMISES + HYPOTHESES):
+        n = int(mask[row].sum())
+        assert out[row, :n].tolist() == tok(text)["input_ids"]
+        assert (out[row, n:] == handle.pad_token_id).all()
+
+
+def test_pool_takes_first_and_last_selected_positions():
+    hidden = torch.arange(12.0).view(1, 6, 2)
+    mask = torch.tensor([[0, 0, 1, 1, 1, 0]])
+    assert pool(hidden, mask, "cls").tolist() == [[4.0, 5.0]]
+    assert pool(hidden, mask, "last").tolist() == [[8.0, 9.0]]
+    assert pool(hidden, mask, "mean").tolist() == [[6.0, 7.0]]
+
+
+@pytest.fixture(scope="module")
+def handle(tiny_bert):
+    return load_backbone(tiny_bert)
+
+
+def _module(handle, method="lt_prefix", **kwargs):
+    texts = ["entailment", "neutral", "contradiction"]
+    torch.manual_seed(0)
+    return METHODS[method](
+        handle,
+        3,
+        4,
+        "mean",
+        label_hidden=encode_labels(handle, texts, 4),
+        label_embed=embed_labels(handle, texts),
+        **kwargs,
+    )
+
+
+def test_bilinear_head_adds_f_plus_one_by_d_parameters(handle):
+    d = handle.shape.hidden_size
+    paper = _module(handle, pair_encoding="joint", head="pair").n_trainable_parameters()
+    joint = _module(handle, pair_encoding="joint", head="bilinear").n_trainable_parameters()
+    four = _module(handle, pair_encoding="separate", head="bilinear").n_trainable_parameters()
+    assert joint - paper == (d + 1) * d
+    # four blocks: the pair head reads 4d features (2 x 3d more) and W has 4d + 1 rows
+    assert four - paper == (4 * d + 1) * d + 2 * 3 * d
+
+
+def test_probe_start_reproduces_the_probe_scores_on_the_fitted_labels(handle):
+    module = _module(handle, pair_encoding="separate", head="bilinear")
+    rng = np.random.default_rng(0)
+    coef, intercept = rng.normal(size=(3, module.n_features)), rng.normal(size=3)
+    module.init_head_from_probe(coef, intercept)
+    f = torch.randn(5, module.n_features)
+    augmented = torch.cat([f, torch.ones(5, 1)], 1)
+    scores = augmented @ module.bilinear @ module.label_embed.T  # (5, K)
+    expected = f @ torch.tensor(coef, dtype=torch.float32).T + torch.tensor(intercept).float()
+    torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_fitted_model_starts_at_the_frozen_probe(tiny_bert):
+    # With a learning rate too small to move anything, the fitted classic model
+    # predicts what a logistic regression on the same frozen features predicts.
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_pairs(36)
+    clf = LTuningClassifier(
+        method="prompt", backbone=tiny_bert, prefix_length=4, max_epochs=1, lr=1e-12,
+        random_state=0,
+    ).fit(X, y)  # fmt: skip
+    module = clf.net_.module_
+    enc = tokenize(clf.backbone_.tokenizer, [[a for a, _ in X], [b for _, b in X]], 64)
+    from sklearn_ltuning.inputs import pad
+
+    arrays = pad(enc, clf.backbone_.pad_token_id)
+    arrays.pop("length")
+    with torch.no_grad():
+        batch = {k: torch.as_tensor(v) for k, v in arrays.items()}
+        features = module.features(**batch).numpy()
+    probe = LogisticRegression(max_iter=1000).fit(features, y)
+    np.testing.assert_allclose(module.head.weight.detach().numpy(), probe.coef_, atol=1e-4)
+    assert clf.recipe_["head_init"] == "probe"
+
+
+def test_recipe_resolution(tiny_bert, tiny_backbones):
+    X, y = make_pairs(12)
+    default = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4).fit(X, y)
+    assert default.recipe_ == {
+        "pooling": "mean",
+        "pair_encoding": "separate",
+        "head": "bilinear",
+        "head_init": "probe",
+        "lr_schedule": "linear",
+    }
+    paper = LTuningClassifier(
+        backbone=tiny_bert, max_epochs=1, prefix_length=4, objective="binary"
+    ).fit(X, y)
+    assert paper.recipe_ == {
+        "pooling": "mean",
+        "pair_encoding": "joint",
+        "head": "pair",
+        "head_init": "default",
+        "lr_schedule": "constant",
+    }
+    texts = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4).fit(
+        [a for a, _ in X], y
+    )
+    assert texts.recipe_["pair_encoding"] == "joint"
+    decoder = LTuningClassifier(
+        backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4
+    ).fit(X, y)
+    assert decoder.recipe_["pooling"] == "last"
+    assert decoder.recipe_["pair_encoding"] == "cross"
+
+
+@pytest.mark.parametrize("encoding", ["joint", "cross", "separate"])
+def test_every_pair_encoding_fits_and_scores_rows_alone_as_in_a_batch(tiny_bert, encoding):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(
+        backbone=tiny_bert, max_epochs=1, prefix_length=4, pair_encoding=encoding, random_state=0
+    ).fit(X, y)
+    proba = clf.predict_proba(X[:4])
+    alone = np.vstack([clf.predict_proba([x]) for x in X[:4]])
+    np.testing.assert_allclose(proba, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_warmup_linear_decay_rises_then_falls_to_zero(tiny_bert):
+    X, y = make_pairs(48)
+    seen = []
+
+    from skorch.callbacks import Callback
+
+    class Spy(Callback):
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training:
+                seen.append(net.optimizer_.param_groups[0]["lr"])
+
+    LTuningClassifier(
+        method="prefix", backbone=tiny_bert, max_epochs=2, batch_size=4, lr=1e-2,
+        prefix_length=4, callbacks=[Spy()], random_state=0,
+    ).fit(X, y)  # fmt: skip
+    assert len(seen) == 24
+    peak = int(np.argmax(seen))
+    assert 0 < peak < 5 and seen[peak] == pytest.approx(1e-2)
+    assert all(a >= b for a, b in zip(seen[peak:], seen[peak + 1 :], strict=False))
+    assert seen[-1] < 1e-3
+    schedule = WarmupLinearDecay(warmup=0.1).initialize()
+    schedule.total_ = 100
+    assert [round(schedule.factor(s), 2) for s in (0, 9, 10, 55, 99)] == [0.1, 1.0, 1.0, 0.5, 0.01]
