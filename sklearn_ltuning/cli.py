@@ -107,7 +107,9 @@ def _model_and_texts(args):
     from . import LTuningClassifier
     from .datasets import read_table
 
-    clf = LTuningClassifier.load(args.model)
+    clf = LTuningClassifier.load(
+        args.model, backbone=args.backbone, trust_remote_code=args.trust_remote_code
+    )
     frame = read_table(args.input)
     columns = args.text_cols or list(getattr(clf, "feature_names_in_", []))
     if not columns:
@@ -153,6 +155,23 @@ def _add_training_options(parser):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_loading_options(parser):
+    """Options of commands that load a model folder (the caller's permissions)."""
+    parser.add_argument(
+        "--backbone",
+        default=None,
+        help="your own copy of the backbone (registered name, folder or hub id) instead of "
+        "the one the model folder names (default: the stored one, if it is a registered "
+        "name or a local folder without custom code)",
+    )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the backbone's own model code to run (off by default; never read from "
+        "the model folder)",
+    )
 
 
 def _estimator(args, method, verbose):
@@ -226,6 +245,7 @@ def build_parser():
         "the input's row order, keeping its id column.",
     )
     predict.add_argument("--model", required=True)
+    _add_loading_options(predict)
     predict.add_argument("--input", required=True)
     predict.add_argument("--output", required=True)
     predict.add_argument("--proba", action="store_true", help="add a probability per class")
@@ -239,6 +259,7 @@ def build_parser():
         description="Score a saved model on a labelled CSV/JSONL file.",
     )
     evaluate.add_argument("--model", required=True)
+    _add_loading_options(evaluate)
     evaluate.add_argument("--input", required=True)
     evaluate.add_argument("--label-col", default="label")
     evaluate.add_argument("--text-cols", nargs="+", help="default: the columns used in fit")

@@ -8,8 +8,13 @@ Layout of a model folder::
     model.safetensors  the trained parameters only (method maps and head)
 
 Loading reads exactly these two files, executes no pickled code, refuses links that
-lead outside the folder, re-resolves the frozen backbone from its name or path and
-checks its fingerprint. Writing goes to a temporary folder renamed into place.
+lead outside the folder, validates every field of ``config.json`` (type and range;
+unknown fields are refused), re-resolves the frozen backbone and checks its
+fingerprint. A model folder is untrusted input: it cannot widen what loading does.
+``trust_remote_code`` is never read from it, and its stored backbone is used only when
+it is a registered name or a local folder without custom code; anything else needs
+the caller's own ``backbone=`` / ``trust_remote_code=True``. Writing goes to a
+temporary folder renamed into place.
 """
 
 from __future__ import annotations
@@ -24,16 +29,26 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "sklearn_ltuning"
-FORMAT_VERSION = 1
+#: Version 2 added ``recipe_``, ``random_state`` and ``backbone.weights_sha256``.
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 #: Constructor parameters stored in config.json (objects such as callbacks are not).
 _STORED_PARAMS = (
     "method", "backbone", "prefix_length", "label_texts", "label_map", "objective",
-    "pooling", "max_length", "max_epochs", "batch_size", "lr", "warm_start", "device",
-    "verbose", "trust_remote_code",
+    "pooling", "pair_encoding", "head", "head_init", "lr_schedule", "max_length",
+    "max_epochs", "batch_size", "lr", "warm_start", "device", "random_state", "verbose",
+    "trust_remote_code",
 )  # fmt: skip
+#: What version-1 folders (written before the recipe settings existed) were trained with.
+_V1_PARAMS = {
+    "pair_encoding": "joint",
+    "head": "pair",
+    "head_init": "default",
+    "lr_schedule": "constant",
+    "random_state": None,
+}
 
 
 def _versions():
@@ -96,6 +111,8 @@ def save_model(estimator, path):
         label_texts = {"__pairs__": [[_jsonable(k), v] for k, v in label_texts.items()]}
     stored = {k: _jsonable(params[k]) for k in _STORED_PARAMS}
     stored["backbone"] = os.fspath(params["backbone"])
+    if not (stored["random_state"] is None or isinstance(stored["random_state"], int)):
+        stored["random_state"] = None  # a RandomState instance has no JSON form
     stored["label_texts"] = label_texts
     handle = estimator.backbone_
     config = {
@@ -112,12 +129,13 @@ def save_model(estimator, path):
             else None
         ),
         "max_input_tokens_": int(estimator.max_input_tokens_),
-        "pooling_": estimator.net_.module_.pooling,
+        "recipe_": dict(estimator.recipe_),
         "backbone": {
             "argument": stored["backbone"],
             "name": handle.source.name,
             "model_type": handle.shape.model_type,
             "fingerprint": handle.fingerprint,
+            "weights_sha256": handle.weights_sha256,
         },
         "versions": _versions(),
         "history": _history(estimator.net_),
@@ -154,7 +172,200 @@ def _inside(folder, name):
     return target
 
 
-def load_model(path, *, device=None):
+# ------------------------------------------------------------------ validation
+def _field(where, message):
+    return ValueError(f"config.json: field {where!r} {message}")
+
+
+def _expect(value, types, where, what):
+    # bool is an int in Python; no field here takes a bool where a number is meant.
+    if isinstance(value, bool) and bool not in types:
+        raise _field(where, f"must be {what}; got {value!r}.")
+    if not isinstance(value, types):
+        raise _field(where, f"must be {what}; got {type(value).__name__} {value!r}.")
+    return value
+
+
+def _keys(mapping, where, required, optional=()):
+    _expect(mapping, (dict,), where, "an object")
+    unknown = sorted(set(mapping) - set(required) - set(optional))
+    if unknown:
+        raise _field(where, f"has unknown field(s) {unknown}; refusing the folder.")
+    missing = sorted(set(required) - set(mapping))
+    if missing:
+        raise _field(where, f"lacks field(s) {missing}.")
+
+
+def _check_hex(value, where, optional=False):
+    if optional and value is None:
+        return None
+    _expect(value, (str,), where, "a 64-character hexadecimal SHA-256")
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise _field(where, "must be a 64-character hexadecimal SHA-256.")
+    return value
+
+
+def _check_params(params, version):
+    """Constructor parameters of the file, checked like the constructor checks them."""
+    from .estimator import LTuningClassifier
+
+    allowed = [p for p in _STORED_PARAMS if version >= 2 or p not in _V1_PARAMS]
+    _keys(params, "params", allowed)
+    params = dict(params)
+    if version < 2:
+        params.update(_V1_PARAMS)
+    label_texts = params["label_texts"]
+    if isinstance(label_texts, dict):
+        _keys(label_texts, "params.label_texts", ["__pairs__"])
+        pairs = _expect(label_texts["__pairs__"], (list,), "params.label_texts", "a list")
+        mapping = {}
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise _field("params.label_texts", "must hold [class, text] pairs.")
+            key, text = pair
+            _expect(key, (str, int), "params.label_texts", "keyed by str or int classes")
+            _expect(text, (str,), "params.label_texts", "a mapping to str texts")
+            mapping[key] = text
+        params["label_texts"] = mapping
+    for name in ("backbone", "device"):
+        _expect(params[name], (str,), f"params.{name}", "a string")
+    _expect(params["trust_remote_code"], (bool,), "params.trust_remote_code", "true or false")
+    if params["random_state"] is not None:
+        _expect(params["random_state"], (int,), "params.random_state", "an integer or null")
+    try:
+        LTuningClassifier(**params)._validate_params()
+    except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is a ValueError
+        raise ValueError(f"config.json: {exc}") from None
+    return params
+
+
+def _check_config(config, folder):
+    """Every field of config.json, checked for type and range; returns what load needs."""
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{folder} is not a sklearn_ltuning model folder (wrong format tag).")
+    version = config.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _field("format_version", f"must be a positive integer; got {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{folder} was written in model format version {version}, but this "
+            f"sklearn_ltuning reads format versions up to {FORMAT_VERSION}; upgrade "
+            "sklearn_ltuning to load it."
+        )
+    common = [
+        "format", "format_version", "params", "classes", "classes_kind", "label_texts_",
+        "n_features_in_", "feature_names_in_", "max_input_tokens_", "backbone",
+    ]  # fmt: skip
+    _keys(config, "(top level)", common + (["recipe_"] if version >= 2 else ["pooling_"]),
+          optional=["versions", "history"])  # fmt: skip
+    params = _check_params(config["params"], version)
+    kind = config["classes_kind"]
+    if kind not in ("str", "int"):
+        raise _field("classes_kind", f"must be 'str' or 'int'; got {kind!r}.")
+    classes = _expect(config["classes"], (list,), "classes", "a list")
+    for c in classes:
+        _expect(c, (str,) if kind == "str" else (int,), "classes", f"a list of {kind}")
+    if len(classes) < 2 or len(set(classes)) != len(classes) or classes != sorted(classes):
+        raise _field("classes", "must list at least two distinct classes, sorted.")
+    texts = _expect(config["label_texts_"], (list,), "label_texts_", "a list")
+    if len(texts) != len(classes) or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise _field("label_texts_", "must hold one non-empty text per class.")
+    n_features = config["n_features_in_"]
+    if n_features not in (1, 2) or isinstance(n_features, bool):
+        raise _field("n_features_in_", f"must be 1 or 2; got {n_features!r}.")
+    names = config["feature_names_in_"]
+    if names is not None:
+        _expect(names, (list,), "feature_names_in_", "a list or null")
+        if len(names) != n_features or not all(isinstance(n, str) for n in names):
+            raise _field("feature_names_in_", "must hold one column name (str) per column.")
+    budget = _expect(config["max_input_tokens_"], (int,), "max_input_tokens_", "an integer")
+    if not 1 <= budget <= params["max_length"]:
+        raise _field("max_input_tokens_", f"must be in [1, max_length]; got {budget}.")
+    if version >= 2:
+        recipe = config["recipe_"]
+        _keys(recipe, "recipe_", ["pooling", "pair_encoding", "head", "head_init", "lr_schedule"])
+        choices = {
+            "pooling": ("mean", "cls", "last"),
+            "pair_encoding": ("joint", "cross", "separate"),
+            "head": ("pair", "bilinear", "class"),
+            "head_init": ("probe", "default"),
+            "lr_schedule": ("constant", "linear"),
+        }
+        for key, options in choices.items():
+            if recipe[key] not in options:
+                raise _field(f"recipe_.{key}", f"must be one of {options}; got {recipe[key]!r}.")
+        label_conditioned = params["method"] in ("lt_prefix", "lt_prompt")
+        if (recipe["head"] == "class") == label_conditioned:
+            raise _field("recipe_.head", f"does not fit method {params['method']!r}.")
+        if n_features == 1 and recipe["pair_encoding"] != "joint":
+            raise _field("recipe_.pair_encoding", "must be 'joint' for single texts.")
+    else:
+        pooling = config["pooling_"]
+        if pooling not in ("mean", "cls", "last"):
+            raise _field("pooling_", f"must be 'mean', 'cls' or 'last'; got {pooling!r}.")
+        label_conditioned = params["method"] in ("lt_prefix", "lt_prompt")
+        recipe = {
+            "pooling": pooling,
+            "pair_encoding": "joint",
+            "head": "pair" if label_conditioned else "class",
+            "head_init": "default",
+            "lr_schedule": "constant",
+        }
+    backbone = config["backbone"]
+    _keys(backbone, "backbone", ["argument", "name", "model_type", "fingerprint"],
+          optional=["weights_sha256"])  # fmt: skip
+    _expect(backbone["argument"], (str,), "backbone.argument", "a string")
+    if backbone["name"] is not None:
+        _expect(backbone["name"], (str,), "backbone.name", "a string or null")
+    _expect(backbone["model_type"], (str,), "backbone.model_type", "a string")
+    _check_hex(backbone["fingerprint"], "backbone.fingerprint")
+    _check_hex(backbone.get("weights_sha256"), "backbone.weights_sha256", optional=True)
+    versions = config.get("versions", {})
+    _expect(versions, (dict,), "versions", "an object")
+    if not all(isinstance(v, str) for v in versions.values()):
+        raise _field("versions", "must map names to version strings.")
+    history = config.get("history", [])
+    _expect(history, (list,), "history", "a list")
+    if not all(isinstance(row, dict) for row in history):
+        raise _field("history", "must be a list of objects (one per epoch).")
+    return params, recipe, classes
+
+
+# --------------------------------------------------------------------- loading
+def _backbone_source(stored, backbone, trust_remote_code):
+    """Resolve the backbone to load, refusing what the caller did not allow.
+
+    The stored name or path is a claim of the model folder, not an instruction: it
+    is used only when it is a registered name or a local folder without custom
+    code. A caller's ``backbone=`` is the caller's own choice, and custom code runs
+    only with the caller's ``trust_remote_code=True``.
+    """
+    from .backbones.registry import has_custom_code, resolve_backbone
+
+    argument = stored if backbone is None else backbone
+    source = resolve_backbone(argument)
+    local = Path(source.path).is_dir()
+    if backbone is None and source.name is None and not local:
+        raise ValueError(
+            f"The model folder names the backbone {stored!r}, a hub id: loading it would "
+            "fetch files that the folder chose. Refused. If you trust that model, pass it "
+            f"yourself: LTuningClassifier.load(path, backbone={stored!r}) (command line: "
+            f"--backbone {stored})."
+        )
+    if local and not trust_remote_code:
+        found = has_custom_code(source.path)
+        if found:
+            raise ValueError(
+                f"The backbone folder {source.path} contains custom model code ({found}); "
+                "loading it would run that code. Refused. If you trust it, say so: "
+                "LTuningClassifier.load(path, trust_remote_code=True) (command line: "
+                "--trust-remote-code), or point to a plain copy of the weights with "
+                "backbone=."
+            )
+    return argument, source
+
+
+def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
     """Load a model folder written by :func:`save_model`.
 
     Parameters
@@ -163,6 +374,13 @@ def load_model(path, *, device=None):
     device : str, optional
         Overrides the device stored with the model (e.g. ``"cpu"`` for a model
         trained on a GPU).
+    backbone : str or os.PathLike, optional
+        The frozen backbone to use, overriding the name or path the folder stores
+        (e.g. your own local copy of the same weights). Its fingerprint must still
+        match the one the model was trained with.
+    trust_remote_code : bool, default=False
+        Allow a backbone folder with custom model code to run it. Never read from
+        the model folder.
 
     Returns
     -------
@@ -172,15 +390,19 @@ def load_model(path, *, device=None):
     Raises
     ------
     ValueError
-        If the folder is not a model folder, was written by a newer format version,
-        or the backbone found now differs from the one the model was trained on.
+        If the folder is not a model folder, a field of ``config.json`` has a wrong
+        type or value, it was written by a newer format version, its backbone needs
+        a permission the caller did not give, or the backbone found now differs
+        from the one the model was trained on.
     """
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     from skorch.history import History
 
+    from .backbones.loading import load_backbone, weights_sha256
     from .estimator import LTuningClassifier
-    from .labels import encode_labels
+    from .labels import embed_labels, encode_labels
 
     folder = Path(path)
     if not folder.is_dir():
@@ -188,49 +410,66 @@ def load_model(path, *, device=None):
     try:
         with open(_inside(folder, CONFIG_FILE), encoding="utf-8") as fh:
             config = json.load(fh)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{folder}/{CONFIG_FILE} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ValueError(f"{folder} is not a sklearn_ltuning model folder (wrong format tag).")
-    version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    except RecursionError:
+        raise ValueError(f"{folder}/{CONFIG_FILE} is nested too deeply to be a model.") from None
+    params, recipe, classes = _check_config(config, folder)
+    argument, source = _backbone_source(params["backbone"], backbone, trust_remote_code)
+    argument = os.fspath(argument)
+    expected = config["backbone"].get("weights_sha256")
+    # Where the weights file can be hashed without loading the model, a different
+    # backbone is refused before any model class is imported.
+    found = weights_sha256(source)
+    if expected is not None and found is not None and found != expected:
         raise ValueError(
-            f"{folder} was written in model format version {version}, but this "
-            f"sklearn_ltuning reads format versions up to {FORMAT_VERSION}; upgrade "
-            "sklearn_ltuning to load it."
+            f"The backbone {argument!r} found now differs from the one this model was trained "
+            f"on (weights file SHA-256 {found[:12]} != {expected[:12]}); load it with the "
+            "same backbone weights it was trained with (backbone=...)."
         )
-    params = dict(config["params"])
-    if isinstance(params.get("label_texts"), dict) and "__pairs__" in params["label_texts"]:
-        params["label_texts"] = {k: v for k, v in params["label_texts"]["__pairs__"]}
+    params["backbone"] = argument
+    params["trust_remote_code"] = bool(trust_remote_code)
     if device is not None:
         params["device"] = device
     estimator = LTuningClassifier(**params)
-    handle = estimator._load_backbone()
-    expected = config["backbone"]["fingerprint"]
-    if handle.fingerprint != expected:
+    handle = load_backbone(
+        source, device=estimator._device(), trust_remote_code=bool(trust_remote_code)
+    )
+    fingerprint = config["backbone"]["fingerprint"]
+    found = handle.fingerprint if config["format_version"] >= 2 else handle.legacy_fingerprint()
+    if found != fingerprint:
         raise ValueError(
-            f"The backbone {params['backbone']!r} found now differs from the one this model "
-            f"was trained on (fingerprint {handle.fingerprint[:12]} != {expected[:12]}); "
+            f"The backbone {argument!r} found now differs from the one this model "
+            f"was trained on (fingerprint {found[:12]} != {fingerprint[:12]}); "
             "load it with the same backbone weights it was trained with."
         )
-    kind = config["classes_kind"]
-    classes = np.asarray(config["classes"], dtype=str if kind == "str" else np.int64)
-    label_hidden = None
+    classes = np.asarray(classes, dtype=str if config["classes_kind"] == "str" else np.int64)
+    texts = list(config["label_texts_"])
+    label_hidden = label_embed = None
     if params["method"] in ("lt_prefix", "lt_prompt"):
-        label_hidden = encode_labels(handle, config["label_texts_"], params["prefix_length"])
-    net = estimator._build_net(handle, len(classes), label_hidden, seed=0)
-    net.set_params(module__pooling=config["pooling_"])
+        label_hidden = encode_labels(handle, texts, params["prefix_length"])
+    if recipe["head"] == "bilinear":
+        label_embed = embed_labels(handle, texts)
+    net = estimator._build_net(handle, len(classes), recipe, label_hidden, label_embed, seed=0)
     with torch.random.fork_rng(devices=[]):
         net.initialize()
-    state = load_file(_inside(folder, WEIGHTS_FILE), device=str(handle.device))
-    net.module_.load_state_dict(state, strict=True)
+    try:
+        state = load_file(_inside(folder, WEIGHTS_FILE), device=str(handle.device))
+        net.module_.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise ValueError(
+            f"{folder}/{WEIGHTS_FILE} does not hold this model's parameters: "
+            + " ".join(str(exc).split())[:300]
+        ) from None
     net.history = History(config.get("history", []))
-    estimator.classes_ = classes
-    estimator.label_texts_ = list(config["label_texts_"])
-    estimator.n_features_in_ = int(config["n_features_in_"])
-    if config.get("feature_names_in_") is not None:
-        estimator.feature_names_in_ = np.asarray(config["feature_names_in_"], dtype=object)
-    estimator.backbone_ = handle
-    estimator.max_input_tokens_ = int(config["max_input_tokens_"])
-    estimator.net_ = net
+    estimator._set_fitted(
+        net=net,
+        handle=handle,
+        classes=classes,
+        label_texts=texts,
+        n_columns=int(config["n_features_in_"]),
+        feature_names=config["feature_names_in_"],
+        budget=int(config["max_input_tokens_"]),
+        recipe=recipe,
+    )
     return estimator

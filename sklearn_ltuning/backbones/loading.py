@@ -127,6 +127,7 @@ class BackboneHandle:
         self.trust_remote_code = trust_remote_code
         self._fingerprint = None
         self._prefix_rms = None
+        self._weights_sha256 = False
 
     def __getstate__(self):
         return {
@@ -209,15 +210,69 @@ class BackboneHandle:
         return self.shape.forward_args
 
     @property
+    def weights_sha256(self):
+        """SHA-256 of the weights file (:func:`weights_sha256`), or None."""
+        if self._weights_sha256 is False:
+            self._weights_sha256 = weights_sha256(self.source)
+        return self._weights_sha256
+
+    @property
     def fingerprint(self):
-        """SHA-256 over the config and the weights, to recognise the same backbone later."""
+        """SHA-256 over the config and the weights, to recognise the same backbone later.
+
+        Where the weights live is left out (the config's ``_name_or_path`` and the
+        transformers version that wrote it), so a copy of the same weights in another
+        folder or on another machine has the same fingerprint.
+        """
         if self._fingerprint is None:
-            digest = hashlib.sha256(self.model.config.to_json_string(use_diff=False).encode())
-            for name, tensor in sorted(self.model.state_dict().items()):
-                digest.update(name.encode())
-                digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = self._digest(legacy=False)
         return self._fingerprint
+
+    def legacy_fingerprint(self):
+        """The fingerprint of model format version 1, which included the folder path."""
+        return self._digest(legacy=True)
+
+    def _digest(self, legacy):
+        import json
+
+        if legacy:
+            text = self.model.config.to_json_string(use_diff=False)
+        else:
+            config = self.model.config.to_dict()
+            for key in ("_name_or_path", "transformers_version"):
+                config.pop(key, None)
+            text = json.dumps(config, sort_keys=True, default=str)
+        digest = hashlib.sha256(text.encode())
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+def weights_sha256(source):
+    """SHA-256 of the weights file a local backbone loads from, without loading it.
+
+    The file is the GGUF file of a quantized source, else ``model.safetensors``;
+    ``None`` for hub ids and for folders that keep their weights otherwise (sharded
+    or legacy formats), where only the full fingerprint after loading can tell.
+
+    Parameters
+    ----------
+    source : BackboneSource
+
+    Returns
+    -------
+    digest : str or None
+    """
+    folder = Path(source.path)
+    path = folder / (source.gguf_file or "model.safetensors")
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_text_model(model):

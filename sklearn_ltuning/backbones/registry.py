@@ -180,3 +180,33 @@ def resolve_backbone(backbone):
         f"Unknown backbone {backbone!r}: it is not a registered name, an existing "
         f"model folder, or a hub id of the form 'org/model'. Registered names: {names}."
     )
+
+
+def has_custom_code(folder):
+    """What in a local model folder would make ``from_pretrained`` run the folder's code.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    found : str
+        A short description (``"auto_map in config.json"``, ``"modeling.py"``), or
+        ``""`` when the folder holds no custom code.
+    """
+    import json
+
+    folder = Path(folder)
+    for name in ("config.json", "tokenizer_config.json", "processor_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # unreadable: from_pretrained will refuse it on its own
+        if isinstance(data, dict) and "auto_map" in data:
+            return f"auto_map in {name}"
+    scripts = sorted(p.name for p in folder.glob("*.py"))
+    return ", ".join(scripts)
