@@ -43,9 +43,7 @@ VARIANTS = {
     "lt_prefix-pairhead": dict(method="lt_prefix", head="pair"),
     "lt_prefix-noprobe": dict(method="lt_prefix", head_init="default"),
     "lt_prefix-constant": dict(method="lt_prefix", lr_schedule="constant"),
-    "lt_prefix-shift0.05": dict(
-        method="lt_prefix", net_kwargs={"module__max_initial_shift": 0.05}
-    ),
+    "lt_prefix-shift0.05": dict(method="lt_prefix", net_kwargs={"module__max_initial_shift": 0.05}),
     "lt_prefix-lr3e-4": dict(method="lt_prefix", lr=3e-4),
     "lt_prefix-lr3e-3": dict(method="lt_prefix", lr=3e-3),
     "lt_prefix-binary-recipe": dict(
@@ -57,6 +55,23 @@ VARIANTS = {
         lr_schedule="linear",
     ),
     "lt_prefix-e5": dict(method="lt_prefix", max_epochs=5),
+    "lt_prefix-headlr0.1": dict(
+        method="lt_prefix",
+        net_kwargs={
+            "optimizer__param_groups": [("bilinear", {"lr": 1e-4}), ("head.*", {"lr": 1e-4})]
+        },
+    ),
+    "lt_prefix-headfrozen": dict(
+        method="lt_prefix",
+        net_kwargs={
+            "optimizer__param_groups": [("bilinear", {"lr": 0.0}), ("head.*", {"lr": 0.0})]
+        },
+    ),
+    "lt_prefix-lr1e-4": dict(method="lt_prefix", lr=1e-4),
+    "lt_prefix-wd0.1": dict(method="lt_prefix", net_kwargs={"optimizer__weight_decay": 0.1}),
+    "prefix-headlr0.1": dict(
+        method="prefix", net_kwargs={"optimizer__param_groups": [("head.*", {"lr": 1e-4})]}
+    ),
     "lt_prompt": dict(method="lt_prompt"),
     "prefix": dict(method="prefix"),
     "prefix-cross": dict(method="prefix", pair_encoding="cross"),
@@ -161,7 +176,8 @@ def report(out):
         spread = f" ± {acc.std(ddof=1):.3f}" if len(acc) > 1 else ""
         seeds = ",".join(str(r["seed"]) for r in rs)
         fit = np.mean([r["fit_s"] for r in rs])
-        print(f"| {dataset} | {variant} | {acc.mean():.3f}{spread} | {seeds} | {loss} | {fit:.0f} |")
+        cells = [dataset, variant, f"{acc.mean():.3f}{spread}", seeds, loss, f"{fit:.0f}"]
+        print("| " + " | ".join(cells) + " |")
 
 
 def main():

@@ -19,13 +19,19 @@ def _demo(args):
     )
     print(
         f"SNLI sample (CC BY-SA 4.0): {len(X_train)} training pairs, {len(X_test)} test pairs, "
-        f"classes {sorted(set(y))}; backbone {args.backbone!r}; {args.epochs} epochs.",
+        f"classes {sorted(set(y))}; backbone {args.backbone!r}; {args.max_epochs} epochs.",
         flush=True,
     )
     majority = max(np.mean(np.asarray(y_test) == c) for c in set(y_test))
+    start = time.perf_counter()
     anchor = _frozen_embedding_anchor(args.backbone, X_train, y_train, X_test, y_test)
+    print(
+        f"[frozen+LR] anchor accuracy {anchor:.3f} ({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
     rows = []
-    for method in args.methods:
+    for i, method in enumerate(args.methods, 1):
+        print(f"[{i}/{len(args.methods)}] training {method} ...", flush=True)
         clf = _estimator(args, method, args.verbose)
         start = time.perf_counter()
         clf.fit(X_train, y_train)
@@ -35,7 +41,8 @@ def _demo(args):
         pred_s = time.perf_counter() - start
         rows.append((method, acc, clf.n_trainable_params_, fit_s, pred_s))
         print(
-            f"  {method:<10} test accuracy {acc:.3f}  (fit {fit_s:.0f} s, predict {pred_s:.0f} s)",
+            f"[{i}/{len(args.methods)}] {method}: test accuracy {acc:.3f} "
+            f"(fit {fit_s:.0f} s, predict {pred_s:.0f} s)",
             flush=True,
         )
     print(f"\n{'method':<12}{'accuracy':>10}{'trained params':>16}{'fit s':>8}{'predict s':>11}")
@@ -43,7 +50,44 @@ def _demo(args):
     print(f"{'frozen+LR':<12}{anchor:>10.3f}{'(anchor)':>16}{'':>8}{'':>11}")
     for method, acc, n_params, fit_s, pred_s in rows:
         print(f"{method:<12}{acc:>10.3f}{n_params:>16,}{fit_s:>8.0f}{pred_s:>11.1f}")
+    print(
+        "\nmajority: always predict the most frequent class (chance level). frozen+LR: "
+        "logistic regression on the frozen backbone's sentence embeddings of premise and "
+        "hypothesis [u, v, |u-v|, u*v], no tuning. Other rows: LTuningClassifier(method=...) "
+        "trained on the same pairs; lt_* are L-Tuning, prefix/prompt the classic baselines."
+    )
+    print(demo_verdict(rows, anchor, majority))
+    print("Measured figures and what they mean: docs/results.md (BENCHMARKS.md for commands).")
     return 0
+
+
+def demo_verdict(rows, anchor, majority):
+    """One line saying which method won and by how much, from the printed numbers.
+
+    Parameters
+    ----------
+    rows : list of tuple
+        ``(method, accuracy, ...)`` per trained method.
+    anchor, majority : float
+        Accuracy of the frozen-embedding anchor and of the majority class.
+
+    Returns
+    -------
+    line : str
+    """
+    if not rows:
+        return "Verdict: no method was trained."
+    best, best_acc = max(((r[0], r[1]) for r in rows), key=lambda r: r[1])
+    line = f"Verdict: {best} is best at {best_acc:.3f}, {best_acc - anchor:+.3f} against frozen+LR"
+    others = [(m, a) for m, a, *_ in rows if m != best]
+    if others:
+        second, second_acc = max(others, key=lambda r: r[1])
+        line += f" and {best_acc - second_acc:+.3f} against {second}"
+    if best_acc <= majority:
+        line += "; no method beats the majority class"
+    elif best_acc < anchor:
+        line += "; no tuned method beats the frozen-embedding anchor"
+    return line + "."
 
 
 def _frozen_embedding_anchor(backbone, X_train, y_train, X_test, y_test):
@@ -135,26 +179,96 @@ def _predict(args):
 
 
 def _evaluate(args):
+    import numpy as np
     from sklearn.metrics import classification_report
 
     clf, frame, X = _model_and_texts(args)
     y = _texts(frame, [args.label_col], args.input)[args.label_col].to_numpy()
     pred = clf.predict(X)
     y, pred = y.astype(str), pred.astype(str)
+    values, counts = np.unique(y, return_counts=True)
+    majority = values[np.argmax(counts)]
+    baseline = _metrics(y, np.full(len(y), majority))
+    print(f"{'metric':<10}{'model':>10}{'majority class':>16}")
     for name, value in _metrics(y, pred).items():
-        print(f"{name}: {value:.4f}")
+        print(f"{name:<10}{value:>10.4f}{baseline[name]:>16.4f}")
+    print(f"(majority class: always predict {majority!r}, {counts.max()} of {len(y)} rows)\n")
     print(classification_report(y, pred, zero_division=0))
     return 0
 
 
+def _label_texts(value):
+    """``--label-texts``: a template with ``{label}``, or a JSON object class -> text."""
+    import json
+
+    if value.lstrip().startswith("{") and "{label}" not in value:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"not a JSON object: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise argparse.ArgumentTypeError("must be a JSON object class -> text")
+        return parsed
+    return value
+
+
+#: Estimator settings reachable from ``fit`` and ``demo``: (flag, parameter, type, help).
+#: Defaults and choices are read from :class:`LTuningClassifier` itself, so the command
+#: line and the Python API cannot drift apart (a test checks that every constructor
+#: parameter is here or in :data:`NOT_ON_THE_COMMAND_LINE`).
+TRAINING_OPTIONS = (
+    ("--backbone", "backbone", str, "registered name (list_backbones()), model folder or hub id"),
+    ("--prefix-length", "prefix_length", int,
+     "virtual tokens; for L-Tuning also the label text's length in tokens"),
+    ("--label-texts", "label_texts", _label_texts,
+     "text read per class: a template such as 'The relation is {label}.' or a JSON object "
+     "class -> text; None reads the class names"),
+    ("--label-map", "label_map", str, "LT-prefix: how label states become prefixes"),
+    ("--objective", "objective", str,
+     "L-Tuning: 'softmax' scores every label; 'binary' is the paper's scheme"),
+    ("--pooling", "pooling", str, "how positions are pooled ('auto': mean / last token)"),
+    ("--pair-encoding", "pair_encoding", str,
+     "pairs: 'joint' (paper), 'cross' (segments of one forward), 'separate' (a forward each)"),
+    ("--head", "head", str, "L-Tuning head: 'pair' (paper) or 'bilinear' (label-aware)"),
+    ("--head-init", "head_init", str, "'probe': start the head at a frozen-feature probe"),
+    ("--lr-schedule", "lr_schedule", str, "'linear': warm-up then linear decay"),
+    ("--max-length", "max_length", int, "longest input in tokens"),
+    ("--epochs", "max_epochs", int, "training epochs"),
+    ("--batch-size", "batch_size", int, "inputs per step"),
+    ("--lr", "lr", float, "learning rate (AdamW)"),
+    ("--device", "device", str, "torch device, e.g. cuda; 'auto' picks CUDA when available"),
+    ("--seed", "random_state", int, "random seed (initialisation, batch order)"),
+)  # fmt: skip
+#: Constructor parameters with no command-line flag, and why.
+NOT_ON_THE_COMMAND_LINE = {
+    "method": "its own option (--method for fit, --methods for demo)",
+    "verbose": "set by --quiet (fit) or --verbose (demo)",
+    "train_split": "fit takes a separate --valid file instead",
+    "callbacks": "Python objects",
+    "net_kwargs": "Python objects",
+    "warm_start": "a fresh model per command",
+    "trust_remote_code": "predict/evaluate take --trust-remote-code; fit uses registered or "
+    "local backbones",
+}
+#: Where the command line's defaults differ from the estimator's: reproducible runs.
+_CLI_DEFAULTS = {"random_state": 0}
+
+
 def _add_training_options(parser):
-    """Options shared by ``demo`` and ``fit``; read back by :func:`_estimator`."""
-    parser.add_argument("--backbone", default="minilm-l6")
-    parser.add_argument("--prefix-length", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    """Options shared by ``demo`` and ``fit``, from :data:`TRAINING_OPTIONS`."""
+    from sklearn.utils._param_validation import StrOptions
+
+    from .estimator import LTuningClassifier
+
+    defaults = {**LTuningClassifier().get_params(), **_CLI_DEFAULTS}
+    for flag, param, kind, text in TRAINING_OPTIONS:
+        choices = None
+        for constraint in LTuningClassifier._parameter_constraints[param]:
+            if isinstance(constraint, StrOptions):
+                choices = sorted(constraint.options)
+        parser.add_argument(
+            flag, dest=param, type=kind, default=defaults[param], choices=choices, help=text
+        )
 
 
 def _add_loading_options(parser):
@@ -174,30 +288,31 @@ def _add_loading_options(parser):
     )
 
 
+def _method_choices():
+    from .estimator import LTuningClassifier
+
+    return sorted(LTuningClassifier._parameter_constraints["method"][0].options)
+
+
 def _estimator(args, method, verbose):
     from . import LTuningClassifier
 
-    return LTuningClassifier(
-        method=method,
-        backbone=args.backbone,
-        prefix_length=args.prefix_length,
-        max_epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        random_state=args.seed,
-        verbose=verbose,
-    )
+    settings = {param: getattr(args, param) for _, param, _, _ in TRAINING_OPTIONS}
+    return LTuningClassifier(method=method, verbose=verbose, **settings)
 
 
 def build_parser():
     """The ``sklearn-ltuning`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="sklearn-ltuning",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="L-Tuning of frozen language models as a scikit-learn estimator.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    defaults_shown = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
     demo = sub.add_parser(
         "demo",
+        **defaults_shown,
         help="train LT-prefix and prefix tuning on the bundled SNLI sample and compare",
         description="Train on the bundled SNLI sample (default backbone) and print test "
         "accuracy of each method next to the majority class and a frozen-embedding + "
@@ -207,16 +322,23 @@ def build_parser():
         "--methods",
         nargs="+",
         default=["lt_prefix", "prefix"],
-        choices=["lt_prefix", "lt_prompt", "prefix", "prompt"],
+        choices=_method_choices(),
+        help="methods to train and compare",
     )
-    demo.add_argument("--n-train", type=int, default=2400)
-    demo.add_argument("--n-test", type=int, default=600)
+    demo.add_argument("--n-train", type=int, default=2400, help="training pairs")
+    demo.add_argument("--n-test", type=int, default=600, help="held-out test pairs")
     _add_training_options(demo)
-    demo.add_argument("--verbose", type=int, default=0)
+    demo.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        help="1: an epoch table with times and a progress bar per method; 0: results only",
+    )
     demo.set_defaults(func=_demo)
 
     fit = sub.add_parser(
         "fit",
+        **defaults_shown,
         help="train on a CSV/JSONL file and save the model folder",
         description="Train LTuningClassifier on a CSV or JSONL file (one or "
         "two text columns) and save the fitted model to a folder.",
@@ -228,11 +350,11 @@ def build_parser():
         default=["premise", "hypothesis"],
         help="one text column, or two for (premise, hypothesis) pairs",
     )
-    fit.add_argument("--label-col", default="label")
+    fit.add_argument("--label-col", default="label", help="column of class labels")
     fit.add_argument("--out", required=True, help="model folder to write")
     fit.add_argument("--valid", help="optional CSV/JSONL file to report metrics on")
     fit.add_argument(
-        "--method", default="lt_prefix", choices=["lt_prefix", "lt_prompt", "prefix", "prompt"]
+        "--method", default="lt_prefix", choices=_method_choices(), help="method to train"
     )
     _add_training_options(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -240,14 +362,15 @@ def build_parser():
 
     predict = sub.add_parser(
         "predict",
+        **defaults_shown,
         help="predict a CSV/JSONL file with a saved model",
         description="Write predictions (and probabilities) as CSV, in "
         "the input's row order, keeping its id column.",
     )
-    predict.add_argument("--model", required=True)
+    predict.add_argument("--model", required=True, help="model folder written by fit")
     _add_loading_options(predict)
-    predict.add_argument("--input", required=True)
-    predict.add_argument("--output", required=True)
+    predict.add_argument("--input", required=True, help="CSV or JSONL file to predict")
+    predict.add_argument("--output", required=True, help="CSV file to write")
     predict.add_argument("--proba", action="store_true", help="add a probability per class")
     predict.add_argument("--text-cols", nargs="+", help="default: the columns used in fit")
     predict.add_argument("--id-col", default="id", help="kept in the output when present")
@@ -255,13 +378,14 @@ def build_parser():
 
     evaluate = sub.add_parser(
         "evaluate",
+        **defaults_shown,
         help="accuracy, macro-F1, MCC and a per-class report",
         description="Score a saved model on a labelled CSV/JSONL file.",
     )
-    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--model", required=True, help="model folder written by fit")
     _add_loading_options(evaluate)
-    evaluate.add_argument("--input", required=True)
-    evaluate.add_argument("--label-col", default="label")
+    evaluate.add_argument("--input", required=True, help="labelled CSV or JSONL file")
+    evaluate.add_argument("--label-col", default="label", help="column of true labels")
     evaluate.add_argument("--text-cols", nargs="+", help="default: the columns used in fit")
     evaluate.set_defaults(func=_evaluate)
     return parser

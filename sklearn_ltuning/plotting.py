@@ -81,10 +81,13 @@ def plot_training_curves(estimator, ax=None):
     history = _history(estimator)
     ax = _axes(ax)
     epochs = np.asarray(history[:, "epoch"])
+    n_classes = _n_classes(estimator)
     ax.plot(epochs, history[:, "train_loss"], "o-", label="train loss")
     handles, labels = ax.get_legend_handles_labels()
     if "valid_loss" in history[-1]:
         ax.plot(epochs, history[:, "valid_loss"], "s-", label="valid K-way log-loss")
+        if n_classes:
+            _chance_line(ax, n_classes)
         acc = ax.twinx()
         acc.plot(epochs, history[:, "valid_acc"], "^--", color="C2", label="valid accuracy")
         acc.set_ylabel("validation accuracy")
@@ -93,10 +96,34 @@ def plot_training_curves(estimator, ax=None):
         handles, labels = ax.get_legend_handles_labels()
         more = acc.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
+    handles, labels = _with_chance(ax, handles, labels)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (nats)")
+    ax.set_title("Training curves")
     ax.legend(handles, labels, loc="best")
     return ax
+
+
+def _n_classes(estimator):
+    return len(estimator.classes_) if hasattr(estimator, "classes_") else None
+
+
+def _chance_line(ax, n_classes):
+    """Dashed line at log K: the K-way log-loss of a model that knows nothing."""
+    ax.axhline(
+        np.log(n_classes),
+        color="0.4",
+        linestyle="--",
+        linewidth=1,
+        label=f"chance (log {n_classes} = {np.log(n_classes):.3f})",
+    )
+
+
+def _with_chance(ax, handles, labels):
+    """Legend entries of ``ax`` (the chance line included) plus any from a twin axis."""
+    own = ax.get_legend_handles_labels()
+    extra = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab not in own[1]]
+    return own[0] + [h for h, _ in extra], own[1] + [lab for _, lab in extra]
 
 
 def plot_convergence(estimators, metric="valid_loss", ax=None):
@@ -123,8 +150,18 @@ def plot_convergence(estimators, metric="valid_loss", ax=None):
     for label, estimator in estimators.items():
         curve = convergence_curve(_history(estimator))
         ax.plot(curve["step"], curve[metric], "o-", ms=3, label=str(label))
-    ax.set_xlabel("training steps")
-    ax.set_ylabel("validation K-way log-loss" if metric == "valid_loss" else "validation accuracy")
+    sizes = {_n_classes(e) for e in estimators.values()} - {None}
+    if metric == "valid_loss" and len(sizes) == 1:
+        _chance_line(ax, sizes.pop())
+    ax.set_xlabel("training steps (batches)")
+    ax.set_ylabel(
+        "validation K-way log-loss (nats)" if metric == "valid_loss" else "validation accuracy"
+    )
+    ax.set_title(
+        "Convergence: validation log-loss by training step"
+        if metric == "valid_loss"
+        else "Convergence: validation accuracy by training step"
+    )
     ax.legend(loc="best")
     return ax
 
@@ -162,6 +199,12 @@ def label_similarity(estimator):
         return (tokens @ tokens.T).cpu().numpy()
 
 
+def _text_colour(rgba):
+    """Black on light cells, white on dark ones (relative luminance, WCAG weights)."""
+    red, green, blue = rgba[:3]
+    return "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "white"
+
+
 def plot_label_similarity(estimator, ax=None, cmap="viridis"):
     """Heatmap of :func:`label_similarity`, labelled with the class names.
 
@@ -184,7 +227,14 @@ def plot_label_similarity(estimator, ax=None, cmap="viridis"):
     ax.set_yticks(range(len(names)), names)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{similarity[i, j]:.2f}", ha="center", va="center", color="w")
+            ax.text(
+                j,
+                i,
+                f"{similarity[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color=_text_colour(image.cmap(image.norm(similarity[i, j]))),
+            )
     ax.figure.colorbar(image, ax=ax, label="cosine similarity")
     ax.set_title(f"Generated label {'prefixes' if estimator.method == 'lt_prefix' else 'prompts'}")
     return ax

@@ -41,6 +41,9 @@ def test_demo_on_a_tiny_backbone(tiny_bert):
     assert any(line.startswith("prefix") for line in lines)
     assert any(line.startswith("majority") for line in lines)
     assert any(line.startswith("frozen+LR") for line in lines)
+    assert any(line.startswith("majority: always predict") for line in lines)  # the legend
+    assert any(line.startswith("Verdict: ") for line in lines)
+    assert any(line.startswith("[1/2] training lt_prefix") for line in lines)  # progress
 
 
 def test_errors_are_one_line_without_traceback():
@@ -111,8 +114,11 @@ def test_fit_predict_evaluate_round_trip(tiny_bert, tmp_path):
         "evaluate", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "input.csv")
     )
     assert out.returncode == 0, out.stderr
-    for word in ("accuracy:", "macro_f1:", "mcc:", "precision", "recall"):
+    for word in ("accuracy", "macro_f1", "mcc", "majority class", "precision", "recall"):
         assert word in out.stdout
+    # the majority-class column: 8 of 24 rows per class in this file
+    accuracy_row = next(line for line in out.stdout.splitlines() if line.startswith("accuracy"))
+    assert accuracy_row.split()[-1] == f"{8 / 24:.4f}"
 
 
 def test_single_text_files_in_jsonl(tiny_bert, tmp_path):
@@ -167,3 +173,50 @@ def test_file_errors_are_one_line(tiny_bert, tmp_path):
         assert "Traceback" not in out.stderr, name
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and expected[name] in lines[0], (name, lines)
+
+
+def test_every_constructor_parameter_is_reachable_or_explained():
+    from sklearn_ltuning import LTuningClassifier
+    from sklearn_ltuning.cli import NOT_ON_THE_COMMAND_LINE, TRAINING_OPTIONS
+
+    flagged = {param for _, param, _, _ in TRAINING_OPTIONS}
+    assert flagged.isdisjoint(NOT_ON_THE_COMMAND_LINE)
+    assert flagged | set(NOT_ON_THE_COMMAND_LINE) == set(LTuningClassifier().get_params())
+
+
+def test_help_shows_defaults_and_choices():
+    out = run("fit", "--help")
+    assert out.returncode == 0
+    for text in (
+        "--objective {binary,softmax}",
+        "(default: softmax)",
+        "--pair-encoding",
+        "(default: minilm-l6)",
+        "--label-texts",
+        "--max-length",
+        "(default: 128)",
+    ):
+        assert text in " ".join(out.stdout.split()), text  # fmt: skip
+    out = run("predict", "--help")
+    assert "--trust-remote-code" in out.stdout and "(default: False)" in out.stdout
+
+
+def test_fit_options_reach_the_estimator(tiny_bert, tmp_path):
+    import json
+
+    _write_pairs(tmp_path / "train.csv")
+    out = run(
+        "fit", "--train", str(tmp_path / "train.csv"), "--out", str(tmp_path / "model"),
+        "--backbone", tiny_bert, "--prefix-length", "5", "--epochs", "1", "--quiet",
+        "--objective", "binary", "--pair-encoding", "cross", "--max-length", "40",
+        "--label-texts", '{"entailment": "good", "neutral": "happy", "contradiction": "bad"}',
+        "--seed", "3", "--lr", "0.002",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    params = json.loads((tmp_path / "model" / "config.json").read_text())["params"]
+    assert params["objective"] == "binary" and params["pair_encoding"] == "cross"
+    assert params["prefix_length"] == 5 and params["max_length"] == 40
+    assert params["random_state"] == 3 and params["lr"] == 0.002
+    assert params["label_texts"]["__pairs__"] == [
+        ["entailment", "good"], ["neutral", "happy"], ["contradiction", "bad"]
+    ]  # fmt: skip

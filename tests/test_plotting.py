@@ -111,7 +111,8 @@ def test_convergence_curve_needs_validation(tiny_bert, pairs):
 
 def test_training_curves_png(stepped, tmp_path):
     ax = plot_training_curves(stepped)
-    assert len(ax.get_lines()) == 2 and len(ax.acc_ax.get_lines()) == 1
+    # train loss, valid loss, the chance line; accuracy on the twin axis
+    assert len(ax.get_lines()) == 3 and len(ax.acc_ax.get_lines()) == 1
     _png_has_content(ax.figure, tmp_path / "curves.png")
 
 
@@ -122,7 +123,7 @@ def test_convergence_plot_of_several_estimators(tiny_bert, pairs, stepped, tmp_p
     ).fit(X, y)
     ax = plot_convergence({"LT-prefix": stepped, "prefix": other})
     lines = ax.get_lines()
-    assert [line.get_label() for line in lines] == ["LT-prefix", "prefix"]
+    assert [line.get_label() for line in lines] == ["LT-prefix", "prefix", "chance (log 3 = 1.099)"]
     np.testing.assert_array_equal(lines[0].get_xdata(), [0, 2, 4, 5, 6, 8, 10])
     _png_has_content(ax.figure, tmp_path / "convergence.png")
     acc_ax = plot_convergence({"prefix": other.history_}, metric="valid_acc")
@@ -162,3 +163,37 @@ def test_confusion_matrix_display_on_predictions(stepped, pairs, tmp_path):
     assert disp.confusion_matrix.sum() == len(y)
     assert list(disp.display_labels) == list(stepped.classes_)
     _png_has_content(disp.figure_, tmp_path / "confusion.png")
+
+
+def test_plots_carry_titles_units_and_a_chance_line(stepped, tiny_bert, pairs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for ax in (plot_training_curves(stepped), plot_convergence({"LT-prefix": stepped})):
+        assert ax.get_title()
+        assert "(nats)" in ax.get_ylabel()
+        chance = [line for line in ax.lines if line.get_linestyle() == "--"]
+        assert len(chance) == 1
+        assert chance[0].get_ydata()[0] == pytest.approx(np.log(3))
+        assert any("chance" in t.get_text() for t in ax.get_legend().get_texts())
+        plt.close(ax.figure)
+
+
+def test_heatmap_numbers_contrast_with_their_cells(stepped):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = plot_label_similarity(stepped)
+    image = ax.images[0]
+    for text in ax.texts:
+        value = float(text.get_text())
+        red, green, blue, _ = image.cmap(image.norm(value))
+        light = 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45
+        assert text.get_color() == ("black" if light else "white")
+    # viridis at +1 (the diagonal) is yellow: black numbers there
+    assert ax.texts[0].get_color() == "black"
+    plt.close(ax.figure)
