@@ -41,6 +41,10 @@ _STORED_PARAMS = (
     "max_epochs", "batch_size", "lr", "warm_start", "device", "random_state", "verbose",
     "trust_remote_code",
 )  # fmt: skip
+#: Constructor parameters never stored: Python objects (or, for ``net_kwargs``, settings
+#: that would reach the training net's construction at load). Their names are listed in
+#: ``not_stored`` when they were set; a loaded estimator has their defaults.
+_NOT_STORED = ("train_split", "callbacks", "net_kwargs")
 #: What version-1 folders (written before the recipe settings existed) were trained with.
 _V1_PARAMS = {
     "pair_encoding": "joint",
@@ -111,14 +115,17 @@ def save_model(estimator, path):
         label_texts = {"__pairs__": [[_jsonable(k), v] for k, v in label_texts.items()]}
     stored = {k: _jsonable(params[k]) for k in _STORED_PARAMS}
     stored["backbone"] = os.fspath(params["backbone"])
+    not_stored = [k for k in _NOT_STORED if params[k] is not None]
     if not (stored["random_state"] is None or isinstance(stored["random_state"], int)):
         stored["random_state"] = None  # a RandomState instance has no JSON form
+        not_stored.append("random_state")
     stored["label_texts"] = label_texts
     handle = estimator.backbone_
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "params": stored,
+        "not_stored": not_stored,
         "classes": [_jsonable(c) for c in estimator.classes_],
         "classes_kind": "str" if estimator.classes_.dtype.kind in "UO" else "int",
         "label_texts_": list(estimator.label_texts_),
@@ -257,7 +264,10 @@ def _check_config(config, folder):
         "n_features_in_", "feature_names_in_", "max_input_tokens_", "backbone",
     ]  # fmt: skip
     _keys(config, "(top level)", common + (["recipe_"] if version >= 2 else ["pooling_"]),
-          optional=["versions", "history"])  # fmt: skip
+          optional=["versions", "history", "not_stored"])  # fmt: skip
+    not_stored = _expect(config.get("not_stored", []), (list,), "not_stored", "a list")
+    if not set(not_stored) <= {*_NOT_STORED, "random_state"}:
+        raise _field("not_stored", f"may only name {list(_NOT_STORED)}; got {not_stored!r}.")
     params = _check_params(config["params"], version)
     kind = config["classes_kind"]
     if kind not in ("str", "int"):

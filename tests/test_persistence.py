@@ -122,3 +122,23 @@ def test_pickle_is_small_and_silent(fitted, pairs):
     trained = sum(p.numel() * 4 for p in fitted.net_.module_.parameters())
     assert len(blob) < 3 * trained + 64 * 1024
     np.testing.assert_allclose(again.predict_proba(X), fitted.predict_proba(X), rtol=1e-6)
+
+
+def test_saved_repr_is_the_reloaded_repr_and_unstored_settings_are_named(
+    tiny_bert, pairs, tmp_path
+):
+    from skorch.callbacks import EpochTimer
+
+    X, y = pairs
+    clf = LTuningClassifier(
+        backbone=tiny_bert, prefix_length=5, max_epochs=1, random_state=7, lr=2e-3,
+        label_texts="it is {label}", pair_encoding="cross", max_length=48,
+    ).fit(X, y)  # fmt: skip
+    loaded = LTuningClassifier.load(clf.save(tmp_path / "a"))
+    assert repr(loaded) == repr(clf)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["not_stored"] == []
+    clf.set_params(callbacks=[EpochTimer()], train_split=0.25)
+    clf.save(tmp_path / "b")
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["not_stored"] == ["train_split", "callbacks"]
+    assert LTuningClassifier.load(tmp_path / "b").callbacks is None
