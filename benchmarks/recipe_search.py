@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "recipe"
 
 #: Named variants: estimator keyword arguments (method first).
@@ -96,9 +98,7 @@ def load(dataset, data_dir, n_train):
             X_train, y_train, test_size=480, stratify=y_train, random_state=0
         )
         return (X_tr, y_tr), (X_va, y_va)
-    import sys
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from reproduce import load_dataset
 
     data = load_dataset(data_dir, dataset, n_train, 200, 0)
@@ -112,10 +112,27 @@ def run(dataset, name, seed, args):
 
     (X_tr, y_tr), (X_va, y_va) = load(dataset, args.data_dir, args.n_train)
     kwargs = {"max_epochs": args.epochs, "batch_size": args.batch_size, **VARIANTS[name]}
-    clf = LTuningClassifier(random_state=seed, **kwargs)
+    extra = {}
+    if args.curve:
+        # Score the validation part every --curve steps from step 0: the trajectory
+        # shows whether any point of training beats the start.
+        from reproduce import FixedSplit
+
+        from sklearn_ltuning.callbacks import StepValidation
+
+        extra = {"train_split": FixedSplit(len(X_tr)), "callbacks": [StepValidation(args.curve)]}
+    clf = LTuningClassifier(random_state=seed, **kwargs, **extra)
     start = time.perf_counter()
-    clf.fit(X_tr, y_tr)
+    if args.curve:
+        clf.fit(list(X_tr) + list(X_va), np.concatenate([y_tr, y_va]))
+    else:
+        clf.fit(X_tr, y_tr)
     fit_s = time.perf_counter() - start
+    curve = None
+    if args.curve:
+        from sklearn_ltuning.callbacks import convergence_curve
+
+        curve = {k: v.tolist() for k, v in convergence_curve(clf.history_).items()}
     proba = clf.predict_proba(X_va)
     pred = clf.classes_[proba.argmax(1)]
     return {
@@ -132,6 +149,7 @@ def run(dataset, name, seed, args):
         "train_loss_last": float(clf.history_[-1, "train_loss"]),
         "fit_s": fit_s,
         "n_params": int(clf.n_trainable_params_),
+        "curve": curve,
     }
 
 
@@ -191,6 +209,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--report", action="store_true")
+    parser.add_argument(
+        "--curve", type=int, default=0, help="validation every N steps (0: only at the end)"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     if args.report:
@@ -202,7 +223,8 @@ def main():
         path.write_text(json.dumps(anchor(args.dataset, args), indent=1))
     for name in args.variants:
         for seed in args.seeds:
-            path = out / f"{args.dataset}__{name}__s{seed}.json"
+            tag = f"__curve{args.curve}" if args.curve else ""
+            path = out / f"{args.dataset}__{name}__s{seed}{tag}.json"
             if path.exists():
                 continue
             result = run(args.dataset, name, seed, args)

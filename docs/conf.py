@@ -6,6 +6,7 @@ import sklearn_ltuning
 
 project = "sklearn_ltuning"
 author = "sklearn_ltuning developers"
+copyright = "2026, sklearn_ltuning developers (BSD-3-Clause)"
 release = sklearn_ltuning.__version__
 extensions = [
     "sphinx.ext.autodoc",

@@ -31,6 +31,11 @@ class StepValidation(Callback):
         Training steps (batches) between evaluations.
     at_start : bool, default=True
         Also evaluate before the first training step (step 0).
+    keep_best : bool, default=False
+        At the end of training, restore the trained parameters of the evaluation with
+        the lowest validation log-loss (step 0 included), and record its step as
+        ``best_step`` in the last history row: early stopping that keeps the best
+        point instead of the last.
 
     Examples
     --------
@@ -39,9 +44,10 @@ class StepValidation(Callback):
     >>> clf = LTuningClassifier(train_split=0.2, callbacks=[StepValidation(every=20)])
     """
 
-    def __init__(self, every=50, at_start=True):
+    def __init__(self, every=50, at_start=True, keep_best=False):
         self.every = every
         self.at_start = at_start
+        self.keep_best = keep_best
 
     def initialize(self):
         if not isinstance(self.every, (int, np.integer)) or isinstance(self.every, bool):
@@ -50,15 +56,18 @@ class StepValidation(Callback):
             raise ValueError(f"every must be a positive int; got {self.every}.")
         self.step_ = 0
         self.dataset_valid_ = None
+        self.best_ = None
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # Steps done before (warm start, resumed checkpoint) keep counting.
         self.step_ = _training_steps(net.history)
+        self.best_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         self.dataset_valid_ = dataset_valid
-        if dataset_valid is not None and self.at_start and self.step_ == 0:
+        first = self.step_ == 0 or (self.keep_best and self.best_ is None)
+        if dataset_valid is not None and self.at_start and first:
             self._record(net)
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
@@ -83,8 +92,21 @@ class StepValidation(Callback):
         net._set_training(True)
         row = net.history[-1]
         scores = list(row.get("step_scores", []))
-        scores.append({"step": self.step_, "valid_loss": total_loss / n, "valid_acc": correct / n})
+        loss = total_loss / n
+        scores.append({"step": self.step_, "valid_loss": loss, "valid_acc": correct / n})
         net.history.record("step_scores", scores)
+        if self.keep_best and (self.best_ is None or loss < self.best_[1]):
+            state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+            self.best_ = (self.step_, loss, state)
+
+    def on_train_end(self, net, **kwargs):
+        if not self.keep_best or self.best_ is None:
+            return
+        if self.dataset_valid_ is not None and self.step_ % self.every != 0:
+            self._record(net)  # the last step counts too
+        step, _, state = self.best_
+        net.module_.load_state_dict(state)
+        net.history.record("best_step", step)
 
 
 def _training_steps(history):

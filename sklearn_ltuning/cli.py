@@ -212,6 +212,14 @@ def _label_texts(value):
     return value
 
 
+def _auto_or_bool(value):
+    """``auto``, ``true`` or ``false`` (any case)."""
+    lowered = value.lower()
+    if lowered not in ("auto", "true", "false"):
+        raise argparse.ArgumentTypeError("must be auto, true or false")
+    return "auto" if lowered == "auto" else lowered == "true"
+
+
 #: Estimator settings reachable from ``fit`` and ``demo``: (flag, parameter, type, help).
 #: Defaults and choices are read from :class:`LTuningClassifier` itself, so the command
 #: line and the Python API cannot drift apart (a test checks that every constructor
@@ -232,6 +240,10 @@ TRAINING_OPTIONS = (
     ("--head", "head", str, "L-Tuning head: 'pair' (paper) or 'bilinear' (label-aware)"),
     ("--head-init", "head_init", str, "'probe': start the head at a frozen-feature probe"),
     ("--lr-schedule", "lr_schedule", str, "'linear': warm-up then linear decay"),
+    ("--early-stopping", "early_stopping", _auto_or_bool,
+     "hold out --validation-fraction, keep the best point ('auto': on for the recipe with "
+     "enough data)"),
+    ("--validation-fraction", "validation_fraction", float, "held-out share for early stopping"),
     ("--max-length", "max_length", int, "longest input in tokens"),
     ("--epochs", "max_epochs", int, "training epochs"),
     ("--batch-size", "batch_size", int, "inputs per step"),

@@ -19,6 +19,8 @@ from .labels import check_texts, embed_labels, encode_labels, resolve_label_text
 LTUNING_METHODS = ("lt_prefix", "lt_prompt")
 #: Positions an input must keep after the prefix takes its share.
 MIN_INPUT_POSITIONS = 8
+#: Fewest held-out rows with which ``early_stopping="auto"`` turns early stopping on.
+MIN_EARLY_STOPPING_ROWS = 50
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
 PREDICT_CHUNK = 2048
 
@@ -145,6 +147,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "head": [StrOptions({"auto", "pair", "bilinear"})],
         "head_init": [StrOptions({"auto", "probe", "default"})],
         "lr_schedule": [StrOptions({"auto", "constant", "linear"})],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "max_length": [Interval(numbers.Integral, MIN_INPUT_POSITIONS, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -178,6 +182,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         head="auto",
         head_init="auto",
         lr_schedule="auto",
+        early_stopping="auto",
+        validation_fraction=0.1,
         max_length=128,
         max_epochs=3,
         batch_size=16,
@@ -202,6 +208,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.head = head
         self.head_init = head_init
         self.lr_schedule = lr_schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.max_length = max_length
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -283,7 +291,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                     "or method='prompt' with this backbone."
                 )
             budget = self._input_budget(handle)
-            recipe = self._recipe(handle, len(columns))
+            recipe = self._recipe(handle, len(columns), len(y), len(encoder.classes_))
             label_hidden = label_embed = None
             if self.method in LTUNING_METHODS:
                 label_hidden = encode_labels(handle, label_texts_, self.prefix_length)
@@ -295,13 +303,16 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         if continuing:
             # Settings changed since the last fit take effect for the continued run.
             net.set_params(
-                callbacks=self._net_callbacks(self.recipe_["lr_schedule"]),
+                callbacks=self._net_callbacks(self.recipe_, len(y_enc)),
                 verbose=int(self.verbose),
             )
             self._train(net, arrays, y_enc, epochs, continuing=True)
             return self
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        net = self._build_net(handle, len(classes_), recipe, label_hidden, label_embed, seed)
+
+        net = self._build_net(
+            handle, len(classes_), recipe, label_hidden, label_embed, seed, n_samples=len(y_enc)
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net.initialize()
@@ -415,7 +426,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             )
         return budget
 
-    def _recipe(self, handle, n_columns):
+    def _recipe(self, handle, n_columns, n_samples=None, n_classes=2):
         """The settings that ``"auto"`` stands for, resolved for this backbone and X.
 
         With an L-Tuning method and ``objective="binary"`` every ``"auto"`` is the
@@ -444,27 +455,44 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         schedule = self.lr_schedule
         if schedule == "auto":
             schedule = "constant" if paper else "linear"
+        stopping = self.early_stopping
+        if stopping == "auto":
+            # Only where the held-out part can measure something: at least
+            # MIN_EARLY_STOPPING_ROWS rows, and a few per class.
+            n_valid = int(self.validation_fraction * (n_samples or 0))
+            stopping = not paper and n_valid >= MIN_EARLY_STOPPING_ROWS and n_valid >= 5 * n_classes
         return {
             "pooling": pooling,
             "pair_encoding": encoding,
             "head": head,
             "head_init": head_init,
             "lr_schedule": schedule,
+            "early_stopping": bool(stopping),
         }
 
-    def _net_callbacks(self, lr_schedule="constant"):
+    def _net_callbacks(self, recipe, n_samples=None):
         from skorch.callbacks import ProgressBar
 
-        from .callbacks import WarmupLinearDecay
+        from .callbacks import StepValidation, WarmupLinearDecay
 
         callbacks = list(self.callbacks or [])
-        if lr_schedule == "linear":
+        if recipe["lr_schedule"] == "linear":
             callbacks.append(("lr_schedule", WarmupLinearDecay()))
+        if recipe.get("early_stopping") and n_samples is not None:
+            # Every half epoch and before the first step, so the restored point can be
+            # the start (the frozen-feature probe) when training only overfits.
+            n_train = n_samples
+            if self.train_split is None:
+                n_train -= int(np.ceil(self.validation_fraction * n_samples))
+            every = max(-(-n_train // (2 * self.batch_size)), 1)
+            callbacks.append(("keep_best", StepValidation(every=every, keep_best=True)))
         if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks or None
 
-    def _build_net(self, handle, n_classes, recipe, label_hidden, label_embed, seed):
+    def _build_net(
+        self, handle, n_classes, recipe, label_hidden, label_embed, seed, n_samples=None
+    ):
         import torch
         from skorch.dataset import ValidSplit
 
@@ -472,6 +500,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         from .training import LTuningNet
 
         train_split = self.train_split
+        if train_split is None and recipe.get("early_stopping"):
+            train_split = self.validation_fraction
         if isinstance(train_split, numbers.Number) and not isinstance(train_split, bool):
             train_split = ValidSplit(train_split, stratified=True, random_state=seed)
         module_kwargs = {
@@ -495,7 +525,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             "max_epochs": self.max_epochs,
             "batch_size": self.batch_size,
             "train_split": train_split,
-            "callbacks": self._net_callbacks(recipe["lr_schedule"]),
+            "callbacks": self._net_callbacks(recipe, n_samples),
             "device": handle.device.type if handle.device.index is None else str(handle.device),
             "verbose": int(self.verbose),
             "objective": self.objective,

@@ -37,7 +37,8 @@ WEIGHTS_FILE = "model.safetensors"
 #: Constructor parameters stored in config.json (objects such as callbacks are not).
 _STORED_PARAMS = (
     "method", "backbone", "prefix_length", "label_texts", "label_map", "objective",
-    "pooling", "pair_encoding", "head", "head_init", "lr_schedule", "max_length",
+    "pooling", "pair_encoding", "head", "head_init", "lr_schedule", "early_stopping",
+    "validation_fraction", "max_length",
     "max_epochs", "batch_size", "lr", "warm_start", "device", "random_state", "verbose",
     "trust_remote_code",
 )  # fmt: skip
@@ -51,6 +52,8 @@ _V1_PARAMS = {
     "head": "pair",
     "head_init": "default",
     "lr_schedule": "constant",
+    "early_stopping": False,
+    "validation_fraction": 0.1,
     "random_state": None,
 }
 
@@ -293,16 +296,23 @@ def _check_config(config, folder):
         raise _field("max_input_tokens_", f"must be in [1, max_length]; got {budget}.")
     if version >= 2:
         recipe = config["recipe_"]
-        _keys(recipe, "recipe_", ["pooling", "pair_encoding", "head", "head_init", "lr_schedule"])
+        _keys(
+            recipe,
+            "recipe_",
+            ["pooling", "pair_encoding", "head", "head_init", "lr_schedule", "early_stopping"],
+        )
         choices = {
             "pooling": ("mean", "cls", "last"),
             "pair_encoding": ("joint", "cross", "separate"),
             "head": ("pair", "bilinear", "class"),
             "head_init": ("probe", "default"),
             "lr_schedule": ("constant", "linear"),
+            "early_stopping": (True, False),
         }
         for key, options in choices.items():
-            if recipe[key] not in options:
+            if recipe[key] not in options or isinstance(recipe[key], bool) != (
+                key == "early_stopping"
+            ):
                 raise _field(f"recipe_.{key}", f"must be one of {options}; got {recipe[key]!r}.")
         label_conditioned = params["method"] in ("lt_prefix", "lt_prompt")
         if (recipe["head"] == "class") == label_conditioned:
@@ -320,6 +330,7 @@ def _check_config(config, folder):
             "head": "pair" if label_conditioned else "class",
             "head_init": "default",
             "lr_schedule": "constant",
+            "early_stopping": False,
         }
     backbone = config["backbone"]
     _keys(backbone, "backbone", ["argument", "name", "model_type", "fingerprint"],

@@ -137,6 +137,7 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
         "head": "bilinear",
         "head_init": "probe",
         "lr_schedule": "linear",
+        "early_stopping": False,  # "auto": too few rows to hold any out
     }
     paper = LTuningClassifier(
         backbone=tiny_bert, max_epochs=1, prefix_length=4, objective="binary"
@@ -147,6 +148,7 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
         "head": "pair",
         "head_init": "default",
         "lr_schedule": "constant",
+        "early_stopping": False,
     }
     texts = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4).fit(
         [a for a, _ in X], y
@@ -193,3 +195,43 @@ def test_warmup_linear_decay_rises_then_falls_to_zero(tiny_bert):
     schedule = WarmupLinearDecay(warmup=0.1).initialize()
     schedule.total_ = 100
     assert [round(schedule.factor(s), 2) for s in (0, 9, 10, 55, 99)] == [0.1, 1.0, 1.0, 0.5, 0.01]
+
+
+class _LastRows:
+    """train_split: the last ``n`` rows validate."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self, dataset, y=None, groups=None):
+        from torch.utils.data import Subset
+
+        size = len(dataset)
+        return Subset(dataset, range(size - self.n)), Subset(dataset, range(size - self.n, size))
+
+
+def test_early_stopping_restores_the_best_evaluated_point(tiny_bert):
+    from sklearn.metrics import log_loss
+
+    X, y = make_pairs(48)
+    clf = LTuningClassifier(
+        backbone=tiny_bert, prefix_length=4, max_epochs=3, batch_size=8, lr=5e-2,
+        early_stopping=True, train_split=_LastRows(12), random_state=0,
+    ).fit(X, y)  # fmt: skip
+    scores = [s for row in clf.history_ for s in row.get("step_scores", [])]
+    assert scores[0]["step"] == 0 and len(scores) >= 6  # the start, then every half epoch
+    best = min(scores, key=lambda s: s["valid_loss"])
+    assert clf.history_[-1, "best_step"] == best["step"]
+    proba = clf.predict_proba(X[-12:])
+    assert log_loss(y[-12:], proba, labels=clf.classes_) == pytest.approx(
+        best["valid_loss"], rel=1e-4
+    )
+
+
+def test_early_stopping_auto_needs_enough_rows(tiny_bert):
+    clf = LTuningClassifier(backbone=tiny_bert)
+    handle = load_backbone(tiny_bert)
+    assert clf._recipe(handle, 2, n_samples=2400, n_classes=3)["early_stopping"] is True
+    assert clf._recipe(handle, 2, n_samples=48, n_classes=3)["early_stopping"] is False
+    paper = LTuningClassifier(backbone=tiny_bert, objective="binary")
+    assert paper._recipe(handle, 2, n_samples=2400, n_classes=3)["early_stopping"] is False
