@@ -107,7 +107,7 @@ def test_probe_start_reproduces_the_probe_scores_on_the_fitted_labels(handle):
 def test_fitted_model_starts_at_the_frozen_probe(tiny_bert):
     # With a learning rate too small to move anything, the fitted classic model
     # predicts what a logistic regression on the same frozen features predicts.
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegressionCV
 
     X, y = make_pairs(36)
     clf = LTuningClassifier(
@@ -123,7 +123,12 @@ def test_fitted_model_starts_at_the_frozen_probe(tiny_bert):
     with torch.no_grad():
         batch = {k: torch.as_tensor(v) for k, v in arrays.items()}
         features = module.features(**batch).numpy()
-    probe = LogisticRegression(max_iter=1000).fit(features, y)
+    from sklearn_ltuning.training import _LRCV_SETTINGS, PROBE_CS
+
+    probe = LogisticRegressionCV(
+        Cs=PROBE_CS, cv=3, scoring="neg_log_loss", max_iter=1000, **_LRCV_SETTINGS
+    )
+    probe.fit(features, y)
     np.testing.assert_allclose(module.head.weight.detach().numpy(), probe.coef_, atol=1e-4)
     assert clf.recipe_["head_init"] == "probe"
 
