@@ -64,13 +64,51 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         LT-prefix only. ``"pooled"``: the paper's self-attention pooling scores then a
         linear map to the per-layer prefix. ``"token"``: map each label token's
         hidden state to its prefix position directly (more parameters).
-    objective : {"binary", "softmax"}, default="binary"
-        L-Tuning only. ``"binary"``: the paper's positive/negative label pairs with
-        binary cross-entropy. ``"softmax"``: score all labels per example,
-        cross-entropy over them (K forwards per example instead of one).
+    objective : {"binary", "softmax"}, default="softmax"
+        L-Tuning only. ``"softmax"``: score all labels per example, cross-entropy over
+        them (K forwards per example). ``"binary"``: the paper's positive/negative
+        label pairs with binary cross-entropy (one forward per example); with it,
+        every ``"auto"`` below means the paper's scheme, so
+        ``LTuningClassifier(objective="binary")`` is the paper's L-Tuning.
     pooling : {"auto", "mean", "cls", "last"}, default="auto"
-        How the input positions are pooled for the head. ``"auto"``: ``"last"`` (the
-        last real token) for decoders, ``"mean"`` for encoders.
+        How positions are pooled (over the whole input, or over each text of a pair).
+        ``"auto"``: ``"last"`` (the last real token) for decoders, ``"mean"`` for
+        encoders.
+    pair_encoding : {"auto", "joint", "cross", "separate"}, default="auto"
+        How (premise, hypothesis) pairs are read; single texts are always read whole.
+        ``"joint"`` (the paper): one forward over the pair, one vector pooled over
+        all of it. ``"cross"``: one forward over the pair, each text pooled over its
+        own positions, the head reads ``[u, v, |u - v|, u * v]``. ``"separate"``:
+        each text through its own forward (the virtual tokens applied to each), the
+        same four blocks. ``"auto"``: ``"separate"`` on encoders (sentence-embedding
+        backbones such as MiniLM were trained on single sentences), ``"cross"`` on
+        decoders, ``"joint"`` with ``objective="binary"``.
+    head : {"auto", "pair", "bilinear"}, default="auto"
+        L-Tuning only (the classic methods have a K-way linear head). ``"pair"``:
+        the paper's head, "does this label fit" from the input read with the label's
+        virtual tokens. ``"bilinear"``: that score plus ``[f, 1]^T W e_y`` with
+        ``e_y`` the label text's own frozen reading, a label-aware linear classifier
+        that can start from the frozen-feature probe and reads new label texts.
+        ``"auto"``: ``"bilinear"``, or ``"pair"`` with ``objective="binary"``.
+    head_init : {"auto", "probe", "default"}, default="auto"
+        ``"probe"``: before training, fit a logistic regression (C chosen by
+        cross-validation) on the frozen features of the training data and start the
+        head there, so training starts at the frozen-embedding probe, not at chance.
+        ``"default"``: the paper's zero pair head / PyTorch's default K-way head.
+        ``"auto"``: ``"probe"``, except for the pair head, which has no class weights.
+    lr_schedule : {"auto", "constant", "linear"}, default="auto"
+        ``"linear"``: warm up over the first 10 % of steps, then decay linearly to
+        zero (:class:`~sklearn_ltuning.callbacks.WarmupLinearDecay`). ``"auto"``:
+        ``"linear"``, or ``"constant"`` with ``objective="binary"``.
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the training data (or use ``train_split``
+        when given), score it before the first step and every half epoch, and keep
+        the parameters with the lowest validation log-loss
+        (:class:`~sklearn_ltuning.callbacks.StepValidation` with ``keep_best``).
+        ``"auto"``: on, except with ``objective="binary"`` or when fewer than 50
+        rows (or 5 per class) would be held out.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training data held out for early stopping (stratified).
     max_length : int, default=128
         Longest input in tokens; pairs are truncated longest-first. Inputs are also
         cut to the backbone's position budget minus ``prefix_length``.
@@ -80,9 +118,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         the L-Tuning methods at prediction).
     lr : float, default=1e-3
         Learning rate of the optimizer (AdamW unless ``net_kwargs`` says otherwise).
-        For ``"lt_prefix"`` on a decoder backbone, ``3e-4`` learned more reliably
-        than ``1e-3`` in our checks on SmolLM2-135M (user guide, "Training and
-        prediction").
+        For ``"lt_prefix"`` on a decoder backbone start from ``3e-4`` (user guide,
+        "Training and prediction"; measurements in ``BENCHMARKS.md``).
     train_split : None, float, int or callable, default=None
         ``None`` trains on all data. A float in (0, 1) or an int >= 2 holds out a
         stratified validation fraction/fold (skorch's ``ValidSplit``); any skorch
@@ -121,6 +158,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         The frozen backbone, shared with other estimators in this process.
     max_input_tokens_ : int
         Tokens kept per input after truncation.
+    recipe_ : dict
+        What each ``"auto"`` resolved to for this backbone and X: ``pooling``,
+        ``pair_encoding``, ``head``, ``head_init``, ``lr_schedule``,
+        ``early_stopping``.
     n_trainable_params_ : int
         Number of trained numbers (method maps and head).
 

@@ -164,10 +164,9 @@ def init_head_from_probe(net, X, y, n_classes):
             features.append(module.features(**Xi).float().cpu().numpy())
             targets.append(np.asarray(yi))
     features, targets = np.vstack(features), np.concatenate(targets)
-    # The features are LayerNorm-ed (about unit scale per dimension, 4d of them for pairs),
-    # where sklearn's default C=1 overfits: on 800 SICK pairs it started the head at
-    # validation log-loss 0.98 where C=0.003 gave 0.48. So C is chosen by
-    # cross-validated log-loss on the training part.
+    # The features are LayerNorm-ed (about unit scale in each of up to 4d dimensions), a
+    # scale at which sklearn's default C=1 penalises too little and starts the head
+    # overconfident; C is chosen by cross-validated log-loss on the training part.
     folds = int(min(3, np.bincount(targets).min())) if len(targets) else 0
     if folds >= 2:
         probe = LogisticRegressionCV(
