@@ -70,6 +70,7 @@ VARIANTS = {
         },
     ),
     "lt_prefix-lr1e-4": dict(method="lt_prefix", lr=1e-4),
+    "prefix-lr1e-4": dict(method="prefix", lr=1e-4),
     "lt_prefix-wd0.1": dict(method="lt_prefix", net_kwargs={"optimizer__weight_decay": 0.1}),
     "prefix-headlr0.1": dict(
         method="prefix", net_kwargs={"optimizer__param_groups": [("head.*", {"lr": 1e-4})]}

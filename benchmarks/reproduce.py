@@ -620,6 +620,13 @@ def claims(results, summary):
         row("LT-prefix − PEFT prompt tuning", "lt_prefix", "peft_prompt")
         row("LT-prefix − full fine-tuning (within 0.02?)", "lt_prefix", "full_finetune", 0.02)
         row("LT-prefix (softmax) − full fine-tuning", "lt_prefix:softmax", "full_finetune", 0.02)
+        # The package's defaults (the recipe), against the same anchors.
+        row("LT-prefix recipe − prefix tuning recipe", "lt_prefix:recipe", "prefix:recipe")
+        row("LT-prefix recipe − frozen embeddings + LR", "lt_prefix:recipe", "frozen_lr")
+        row("LT-prefix recipe − LT-prefix (paper)", "lt_prefix:recipe", "lt_prefix")
+        row("prefix tuning recipe − prefix tuning", "prefix:recipe", "prefix")
+        row("LT-prefix recipe − full fine-tuning (within 0.02?)", "lt_prefix:recipe",
+            "full_finetune", 0.02)  # fmt: skip
         lines.append("")
         # Convergence: steps L-Tuning needs to reach the counterpart's final valid loss.
         lines.append(
@@ -645,6 +652,7 @@ def claims(results, summary):
             ("lt_prompt", "prompt"),
             ("lt_prefix:softmax", "prefix"),
             ("lt_prompt:softmax", "prompt"),
+            ("lt_prefix:recipe", "prefix:recipe"),
         ]:
             cells = []
             for d in datasets:

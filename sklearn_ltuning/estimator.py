@@ -19,6 +19,8 @@ from .labels import check_texts, embed_labels, encode_labels, resolve_label_text
 LTUNING_METHODS = ("lt_prefix", "lt_prompt")
 #: Positions an input must keep after the prefix takes its share.
 MIN_INPUT_POSITIONS = 8
+#: LT-prefix's largest initial output shift when the head starts at the frozen probe.
+PROBE_START_SHIFT = 0.05
 #: Fewest held-out rows with which ``early_stopping="auto"`` turns early stopping on.
 MIN_EARLY_STOPPING_ROWS = 50
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
@@ -558,6 +560,11 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             module_kwargs["module__label_embed"] = label_embed
         if self.method == "lt_prefix":
             module_kwargs["module__label_map"] = self.label_map
+            if recipe["head_init"] == "probe":
+                # The head starts at a probe fitted on the frozen features, so the
+                # initial prefixes must leave those features nearly as they are; the
+                # larger shift only served to escape the zero head's plateau.
+                module_kwargs["module__max_initial_shift"] = PROBE_START_SHIFT
         kwargs = {
             "module": METHODS[self.method],
             "criterion": torch.nn.CrossEntropyLoss,

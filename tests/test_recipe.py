@@ -240,3 +240,14 @@ def test_early_stopping_auto_needs_enough_rows(tiny_bert):
     assert clf._recipe(handle, 2, n_samples=48, n_classes=3)["early_stopping"] is False
     paper = LTuningClassifier(backbone=tiny_bert, objective="binary")
     assert paper._recipe(handle, 2, n_samples=2400, n_classes=3)["early_stopping"] is False
+
+
+def test_probe_started_lt_prefix_barely_moves_the_frozen_features(tiny_bert):
+    from sklearn_ltuning.estimator import PROBE_START_SHIFT
+
+    X, y = make_pairs(24)
+    probe = LTuningClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1).fit(X, y)
+    paper = LTuningClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1, head="pair")
+    paper.fit(X, y)
+    assert probe.net_.module_.max_initial_shift == PROBE_START_SHIFT
+    assert paper.net_.module_.max_initial_shift == 0.3
