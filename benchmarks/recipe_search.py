@@ -185,7 +185,8 @@ def report(out):
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob("*.json"))]
     groups = {}
     for r in rows:
-        groups.setdefault((r["dataset"], r["variant"]), []).append(r)
+        name = r["variant"] + (" (curve)" if r.get("curve") else "")
+        groups.setdefault((r["dataset"], name), []).append(r)
     print("| dataset | variant | valid acc (mean ± sd) | seeds | valid log-loss | fit s |")
     print("|---|---|---|---|---|---|")
     for (dataset, variant), rs in sorted(groups.items()):
