@@ -578,6 +578,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             "verbose": int(self.verbose),
             "objective": self.objective,
             "seed": seed,
+            # Lists of within-epoch scores make the epoch table unreadable; they stay in
+            # the history (plots read them there).
+            "callbacks__print_log__keys_ignored": ["step_scores", "best_step"],
             **module_kwargs,
             **(self.net_kwargs or {}),
         }

@@ -251,3 +251,14 @@ def test_probe_started_lt_prefix_barely_moves_the_frozen_features(tiny_bert):
     paper.fit(X, y)
     assert probe.net_.module_.max_initial_shift == PROBE_START_SHIFT
     assert paper.net_.module_.max_initial_shift == 0.3
+
+
+def test_epoch_table_leaves_out_the_within_epoch_lists(tiny_bert, capsys):
+    X, y = make_pairs(36)
+    clf = LTuningClassifier(
+        backbone=tiny_bert, prefix_length=4, max_epochs=1, batch_size=8, verbose=1,
+        early_stopping=True, train_split=_LastRows(12), random_state=0,
+    ).fit(X, y)  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "valid_loss" in printed and "step_scores" not in printed
+    assert "step_scores" in clf.history_[-1]
