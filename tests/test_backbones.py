@@ -39,7 +39,7 @@ def test_every_method_on_every_architecture(tiny_backbones, arch, method):
     before = _digest(handle.model)
     X, y = make_pairs(24)
     clf = LTuningClassifier(
-        method=method, backbone=path, prefix_length=3, max_epochs=1, batch_size=8, random_state=0
+        method=method, backbone=path, prefix_length=4, max_epochs=1, batch_size=8, random_state=0
     ).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.shape == (24, 3)

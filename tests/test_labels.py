@@ -58,7 +58,8 @@ def test_label_tokens_are_padded_with_dots_or_cut(tiny_bert):
         warnings.simplefilter("error")  # the same situation again: no second warning
         label_token_ids(tok, ["the movie is good", "bad"], 3)
     with pytest.raises(ValueError, match="identical in their first 3 tokens"):
-        label_token_ids(tok, ["the movie is good", "the movie is bad"], 3)
+        with pytest.warns(UserWarning, match="'the movie is bad'"):
+            label_token_ids(tok, ["the movie is good", "the movie is bad"], 3)
 
 
 def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert):
