@@ -83,8 +83,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         own positions, the head reads ``[u, v, |u - v|, u * v]``. ``"separate"``:
         each text through its own forward (the virtual tokens applied to each), the
         same four blocks. ``"auto"``: ``"separate"`` on encoders (sentence-embedding
-        backbones such as MiniLM were trained on single sentences), ``"cross"`` on
-        decoders, ``"joint"`` with ``objective="binary"``.
+        backbones such as MiniLM were trained on single sentences); ``"joint"`` with
+        ``objective="binary"`` and on decoders.
     head : {"auto", "pair", "bilinear"}, default="auto"
         L-Tuning only (the classic methods have a K-way linear head). ``"pair"``:
         the paper's head, "does this label fit" from the input read with the label's
@@ -102,13 +102,16 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         ``"linear"``: warm up over the first 10 % of steps, then decay linearly to
         zero (:class:`~sklearn_ltuning.callbacks.WarmupLinearDecay`). ``"auto"``:
         ``"linear"``, or ``"constant"`` with ``objective="binary"``.
+        On decoder backbones every ``"auto"`` above and below resolves to the paper's
+        scheme (with the chosen objective): the recipe was validated on encoders only,
+        and on SmolLM2 it missed a check that the earlier scheme passes.
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training data (or use ``train_split``
         when given), score it before the first step and every half epoch, and keep
         the parameters with the lowest validation log-loss
         (:class:`~sklearn_ltuning.callbacks.StepValidation` with ``keep_best``).
-        ``"auto"``: on, except with ``objective="binary"`` or when fewer than 50
-        rows (or 5 per class) would be held out.
+        ``"auto"``: on, except with ``objective="binary"``, on decoders, or when fewer
+        than 50 rows (or 5 per class) would be held out.
     validation_fraction : float in (0, 1), default=0.1
         Share of the training data held out for early stopping (stratified).
     max_length : int, default=128
@@ -476,8 +479,11 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         paper's scheme (one vector pooled over the joint pair, the pair head, a
         constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
         """
-        paper = self.method in LTUNING_METHODS and self.objective == "binary"
         decoder = handle.shape.is_decoder
+        # The recipe was searched and validated on encoders; on decoders "auto" keeps the
+        # earlier scheme, which passes the decoder checks that the recipe did not
+        # (BENCHMARKS.md, "Demo" and decoder sections).
+        paper = (self.method in LTUNING_METHODS and self.objective == "binary") or decoder
         pooling = self.pooling if self.pooling != "auto" else ("last" if decoder else "mean")
         encoding = self.pair_encoding
         if n_columns == 1:

@@ -162,8 +162,14 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
     decoder = LTuningClassifier(
         backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4
     ).fit(X, y)
-    assert decoder.recipe_["pooling"] == "last"
-    assert decoder.recipe_["pair_encoding"] == "cross"
+    assert decoder.recipe_ == {
+        "pooling": "last",
+        "pair_encoding": "joint",
+        "head": "pair",
+        "head_init": "default",
+        "lr_schedule": "constant",
+        "early_stopping": False,
+    }
 
 
 @pytest.mark.parametrize("encoding", ["joint", "cross", "separate"])
