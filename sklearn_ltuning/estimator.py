@@ -475,8 +475,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     def _recipe(self, handle, n_columns, n_samples=None, n_classes=2):
         """The settings that ``"auto"`` stands for, resolved for this backbone and X.
 
-        With an L-Tuning method and ``objective="binary"`` every ``"auto"`` is the
-        paper's scheme (one vector pooled over the joint pair, the pair head, a
+        With an L-Tuning method and ``objective="binary"``, and on decoders, every
+        ``"auto"`` is the paper's scheme (one vector pooled over the joint pair, the pair head, a
         constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
         """
         decoder = handle.shape.is_decoder

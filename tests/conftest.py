@@ -239,3 +239,16 @@ def tiny_backbones(tmp_path_factory):
         return built[arch]
 
     return get
+
+
+class LastRowsValid:
+    """skorch ``train_split``: the last ``n_valid`` rows validate (tests score them themselves)."""
+
+    def __init__(self, n_valid):
+        self.n_valid = n_valid
+
+    def __call__(self, dataset, y=None, groups=None):
+        from torch.utils.data import Subset
+
+        n = len(dataset)
+        return Subset(dataset, range(n - self.n_valid)), Subset(dataset, range(n - self.n_valid, n))

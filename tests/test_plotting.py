@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import LastRowsValid
 from sklearn.metrics import ConfusionMatrixDisplay, log_loss
 
 from sklearn_ltuning import LTuningClassifier
@@ -29,19 +30,6 @@ def make(tiny_bert, **kwargs):
     return LTuningClassifier(**params)
 
 
-class FirstRowsValid:
-    """train_split: the last ``n_valid`` rows validate (so the test can score them itself)."""
-
-    def __init__(self, n_valid):
-        self.n_valid = n_valid
-
-    def __call__(self, dataset, y=None, groups=None):
-        from torch.utils.data import Subset
-
-        n = len(dataset)
-        return Subset(dataset, range(n - self.n_valid)), Subset(dataset, range(n - self.n_valid, n))
-
-
 @pytest.fixture(scope="module")
 def stepped(tiny_bert, pairs):
     X, y = pairs
@@ -50,7 +38,7 @@ def stepped(tiny_bert, pairs):
         tiny_bert,
         method="lt_prefix",
         head="pair",
-        train_split=FirstRowsValid(12),
+        train_split=LastRowsValid(12),
         callbacks=[StepValidation(2)],
     ).fit(X, y)
 
@@ -85,7 +73,7 @@ def test_step_validation_records_points_within_epochs(stepped, pairs):
 
 def test_step_validation_does_not_change_training(tiny_bert, pairs, stepped):
     X, y = pairs
-    plain = make(tiny_bert, method="lt_prefix", head="pair", train_split=FirstRowsValid(12))
+    plain = make(tiny_bert, method="lt_prefix", head="pair", train_split=LastRowsValid(12))
     plain.fit(X, y)
     for a, b in zip(
         plain.net_.module_.state_dict().values(),
@@ -119,7 +107,7 @@ def test_training_curves_png(stepped, tmp_path):
 def test_convergence_plot_of_several_estimators(tiny_bert, pairs, stepped, tmp_path):
     X, y = pairs
     other = make(
-        tiny_bert, method="prefix", train_split=FirstRowsValid(12), callbacks=[StepValidation(2)]
+        tiny_bert, method="prefix", train_split=LastRowsValid(12), callbacks=[StepValidation(2)]
     ).fit(X, y)
     ax = plot_convergence({"LT-prefix": stepped, "prefix": other})
     lines = ax.get_lines()

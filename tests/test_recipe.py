@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import make_pairs
+from conftest import LastRowsValid, make_pairs
 
 from sklearn_ltuning import LTuningClassifier
 from sklearn_ltuning.backbones.injection import pool, split_segments
@@ -208,26 +208,13 @@ def test_warmup_linear_decay_rises_then_falls_to_zero(tiny_bert):
     assert [round(schedule.factor(s), 2) for s in (0, 9, 10, 55, 99)] == [0.1, 1.0, 1.0, 0.5, 0.01]
 
 
-class _LastRows:
-    """train_split: the last ``n`` rows validate."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __call__(self, dataset, y=None, groups=None):
-        from torch.utils.data import Subset
-
-        size = len(dataset)
-        return Subset(dataset, range(size - self.n)), Subset(dataset, range(size - self.n, size))
-
-
 def test_early_stopping_restores_the_best_evaluated_point(tiny_bert):
     from sklearn.metrics import log_loss
 
     X, y = make_pairs(48)
     clf = LTuningClassifier(
         backbone=tiny_bert, prefix_length=4, max_epochs=3, batch_size=8, lr=5e-2,
-        early_stopping=True, train_split=_LastRows(12), random_state=0,
+        early_stopping=True, train_split=LastRowsValid(12), random_state=0,
     ).fit(X, y)  # fmt: skip
     scores = [s for row in clf.history_ for s in row.get("step_scores", [])]
     assert scores[0]["step"] == 0 and len(scores) >= 6  # the start, then every half epoch
@@ -263,7 +250,7 @@ def test_epoch_table_leaves_out_the_within_epoch_lists(tiny_bert, capsys):
     X, y = make_pairs(36)
     clf = LTuningClassifier(
         backbone=tiny_bert, prefix_length=4, max_epochs=1, batch_size=8, verbose=1,
-        early_stopping=True, train_split=_LastRows(12), random_state=0,
+        early_stopping=True, train_split=LastRowsValid(12), random_state=0,
     ).fit(X, y)  # fmt: skip
     printed = capsys.readouterr().out
     assert "valid_loss" in printed and "step_scores" not in printed
