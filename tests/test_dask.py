@@ -4,6 +4,8 @@ joblib's ``dask`` backend sends each fit to a worker; an estimator pickles its
 backbone as its source, so each worker process loads a backbone once and reuses it.
 """
 
+import os
+
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
@@ -29,6 +31,11 @@ def _worker_loads():
 
 @pytest.fixture(scope="module")
 def client():
+    # Dask's nanny writes OMP_NUM_THREADS=1 (and MKL/OpenBLAS, MALLOC_TRIM) into this
+    # process's environment before spawning workers. Left there, every later test's
+    # subprocess would train on 1 thread while this process uses all cores, and float
+    # sums taken in another order diverge (tests/test_resume.py compares exactly that).
+    environ = dict(os.environ)
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -40,6 +47,8 @@ def client():
     yield client
     client.close()
     cluster.close()
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 def test_grid_search_on_dask_cluster_equals_in_process(client, tiny_bert, pairs):

@@ -15,6 +15,8 @@ from sklearn_ltuning.inputs import LengthGroupedBatchSampler
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
+    import torch
+    torch.set_num_threads({threads})
     sys.path.insert(0, {tests!r})
     from conftest import make_pairs
     from skorch.callbacks import Callback, Checkpoint
@@ -42,9 +44,15 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_bert, p
 
     X, y = make_pairs(48)
     dirname = str(tmp_path / "checkpoints")
-    script = SCRIPT.format(tests=os.path.dirname(__file__), backbone=tiny_bert, dirname=dirname)
+    # The killed run and the two runs here must sum floats in the same order: the same
+    # thread count, whatever an earlier test (or the caller) left in OMP_NUM_THREADS.
+    threads = torch.get_num_threads()
+    script = SCRIPT.format(
+        tests=os.path.dirname(__file__), backbone=tiny_bert, dirname=dirname, threads=threads
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env
     )
     assert proc.returncode == -9, proc.stderr  # killed by SIGKILL during epoch 3
     assert os.path.exists(os.path.join(dirname, "params.pt"))
