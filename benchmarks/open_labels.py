@@ -30,6 +30,7 @@ import numpy as np
 from sklearn_ltuning import LTuningClassifier
 from sklearn_ltuning.backbones.injection import frozen_embeddings
 from sklearn_ltuning.backbones.loading import load_backbone
+from sklearn_ltuning.methods import ltuning_methods
 
 CLASSES = {
     "business": "This article is about business.",
@@ -75,7 +76,7 @@ def zero_shot(handle, texts, label_texts, max_length):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="minilm-l6")
-    parser.add_argument("--method", default="lt_prefix", choices=["lt_prefix", "lt_prompt"])
+    parser.add_argument("--method", default="lt_prefix", choices=ltuning_methods())
     parser.add_argument("--n-train", type=int, default=80, help="training articles per class")
     parser.add_argument("--n-test", type=int, default=40, help="test articles per class")
     parser.add_argument("--epochs", type=int, default=2)

@@ -8,6 +8,34 @@ project = "sklearn_ltuning"
 author = "sklearn_ltuning developers"
 copyright = "2026, sklearn_ltuning developers (BSD-3-Clause)"
 release = sklearn_ltuning.__version__
+
+
+def _write_methods_table():
+    """The user guide's method table, generated from the method registry."""
+    from sklearn_ltuning.methods import METHODS
+
+    rows = [
+        (
+            f"``{spec.name}``",
+            spec.title,
+            "yes" if spec.label_conditioned else "no",
+            spec.injects,
+            ", ".join(f"``{p}``" for p in spec.params) or "-",
+            spec.summary,
+        )
+        for spec in METHODS.values()
+    ]
+    head = ("method", "title", "reads label texts", "virtual tokens", "own parameters", "")
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [head, *rows]:
+        lines += [f"   * - {row[0]}"] + [f"     - {cell}" for cell in row[1:]]
+    folder = os.path.join(os.path.dirname(__file__), "_generated")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "methods_table.rst"), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+_write_methods_table()
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
@@ -18,7 +46,7 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autosummary_generate = True
 numpydoc_show_class_members = False
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
+exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb", "auto_examples/*.py"]
 html_theme = "alabaster"
 html_static_path = ["_static"]
 # Docstrings inherited from scikit-learn (e.g. ClassifierMixin.score) reference labels

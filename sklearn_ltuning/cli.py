@@ -301,9 +301,9 @@ def _add_loading_options(parser):
 
 
 def _method_choices():
-    from .estimator import LTuningClassifier
+    from .methods import METHODS
 
-    return sorted(LTuningClassifier._parameter_constraints["method"][0].options)
+    return list(METHODS)
 
 
 def _estimator(args, method, verbose):

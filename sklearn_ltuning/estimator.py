@@ -14,21 +14,14 @@ from sklearn.utils.validation import check_is_fitted
 from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import pad, tokenize, validate_texts
 from .labels import check_texts, embed_labels, encode_labels, resolve_label_texts
+from .methods import METHODS, ltuning_methods, method_spec
 
-#: Methods whose virtual tokens come from label texts.
-LTUNING_METHODS = ("lt_prefix", "lt_prompt")
 #: Positions an input must keep after the prefix takes its share.
 MIN_INPUT_POSITIONS = 8
-#: LT-prefix's largest initial output shift when the head starts at the frozen probe.
-PROBE_START_SHIFT = 0.05
 #: Fewest held-out rows with which ``early_stopping="auto"`` turns early stopping on.
 MIN_EARLY_STOPPING_ROWS = 50
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
 PREDICT_CHUNK = 2048
-
-
-def _callable_or_none(value):
-    return value is None or callable(value)
 
 
 class LTuningClassifier(ClassifierMixin, BaseEstimator):
@@ -182,7 +175,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "method": [StrOptions({"lt_prefix", "lt_prompt", "prefix", "prompt"})],
+        "method": [StrOptions(set(METHODS))],
         "backbone": [str, object],
         "prefix_length": [Interval(numbers.Integral, 1, None, closed="left")],
         "label_texts": [None, str, dict],
@@ -329,7 +322,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             classes_ = encoder.classes_
             label_texts_ = resolve_label_texts(self.label_texts, classes_)
             handle = self._load_backbone()
-            if self.method in ("lt_prefix", "prefix") and handle.shape.prefix_path is None:
+            spec = method_spec(self.method)
+            if spec.injects == "prefix" and handle.shape.prefix_path is None:
                 raise ValueError(
                     f"method={self.method!r} needs a prefix at every layer, but backbone "
                     f"{self.backbone!r} ({handle.shape.model_type}) takes no key/value cache "
@@ -338,11 +332,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                 )
             budget = self._input_budget(handle)
             recipe = self._recipe(handle, len(columns), len(y), len(encoder.classes_))
-            label_hidden = label_embed = None
-            if self.method in LTUNING_METHODS:
-                label_hidden = encode_labels(handle, label_texts_, self.prefix_length)
-            if recipe["head"] == "bilinear":
-                label_embed = embed_labels(handle, label_texts_)
+            label_hidden, label_embed = self._label_readings(handle, label_texts_, recipe)
             y_enc = encoder.transform(y)
         encoding = tokenize(handle.tokenizer, columns, budget)
         arrays = pad(encoding, handle.pad_token_id)
@@ -443,19 +433,21 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             )
         return np.searchsorted(self.classes_, y)
 
-    def _device(self):
-        if self.device == "auto":
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
     def _load_backbone(self):
         from .backbones.loading import load_backbone
 
         return load_backbone(
-            self.backbone, device=self._device(), trust_remote_code=self.trust_remote_code
+            self.backbone, device=self.device, trust_remote_code=self.trust_remote_code
         )
+
+    def _label_readings(self, handle, texts, recipe):
+        """What the module reads of each label text: hidden states and frozen embedding."""
+        hidden = embed = None
+        if method_spec(self.method).label_conditioned:
+            hidden = encode_labels(handle, texts, self.prefix_length)
+        if recipe["head"] == "bilinear":
+            embed = embed_labels(handle, texts)
+        return hidden, embed
 
     def _input_budget(self, handle):
         limit = handle.shape.max_positions
@@ -483,14 +475,15 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         # The recipe was searched and validated on encoders; on decoders "auto" keeps the
         # earlier scheme, which passes the decoder checks that the recipe did not
         # (BENCHMARKS.md, "Demo" and decoder sections).
-        paper = (self.method in LTUNING_METHODS and self.objective == "binary") or decoder
+        ltuning = method_spec(self.method).label_conditioned
+        paper = (ltuning and self.objective == "binary") or decoder
         pooling = self.pooling if self.pooling != "auto" else ("last" if decoder else "mean")
         encoding = self.pair_encoding
         if n_columns == 1:
             encoding = "joint"
         elif encoding == "auto":
             encoding = "joint" if paper else ("cross" if decoder else "separate")
-        if self.method not in LTUNING_METHODS:
+        if not ltuning:
             head = "class"
         elif self.head == "auto":
             head = "pair" if paper else "bilinear"
@@ -545,7 +538,6 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         import torch
         from skorch.dataset import ValidSplit
 
-        from .methods import METHODS
         from .training import LTuningNet
 
         train_split = self.train_split
@@ -561,18 +553,16 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             "module__pair_encoding": recipe["pair_encoding"],
             "module__label_hidden": label_hidden,
         }
-        if self.method in LTUNING_METHODS:
+        spec = method_spec(self.method)
+        if spec.label_conditioned:
             module_kwargs["module__head"] = recipe["head"]
             module_kwargs["module__label_embed"] = label_embed
-        if self.method == "lt_prefix":
-            module_kwargs["module__label_map"] = self.label_map
-            if recipe["head_init"] == "probe":
-                # The head starts at a probe fitted on the frozen features, so the
-                # initial prefixes must leave those features nearly as they are; the
-                # larger shift only served to escape the zero head's plateau.
-                module_kwargs["module__max_initial_shift"] = PROBE_START_SHIFT
+        for name in spec.module_params:
+            module_kwargs[f"module__{name}"] = getattr(self, name)
+        if recipe["head_init"] == "probe":
+            module_kwargs.update({f"module__{k}": v for k, v in spec.probe_start})
         kwargs = {
-            "module": METHODS[self.method],
+            "module": spec.module,
             "criterion": torch.nn.CrossEntropyLoss,
             "optimizer": torch.optim.AdamW,
             "lr": self.lr,
@@ -605,11 +595,12 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         """Names and encoded texts of labels given at predict time (None: the fitted ones)."""
         if labels is None:
             return self.classes_, None, None
-        if self.method not in LTUNING_METHODS:
+        if not method_spec(self.method).label_conditioned:
             raise ValueError(
-                f"labels= at predict time is supported by method='lt_prefix' and "
-                f"method='lt_prompt' only; method={self.method!r} has a head tied to the "
-                "training classes. Refit with the new classes instead."
+                "labels= at predict time is supported by the L-Tuning methods ("
+                + ", ".join(f"method={m!r}" for m in ltuning_methods())
+                + f") only; method={self.method!r} has a head tied to the training "
+                "classes. Refit with the new classes instead."
             )
         if isinstance(labels, dict):
             names, texts = list(labels), list(labels.values())
@@ -628,8 +619,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         if len(set(map(str, names))) != len(names):
             raise ValueError("labels has duplicated label names; each label must appear once.")
         check_texts(texts, names, name="labels")
-        hidden = encode_labels(self.backbone_, texts, self.prefix_length)
-        embed = embed_labels(self.backbone_, texts) if self.recipe_["head"] == "bilinear" else None
+        hidden, embed = self._label_readings(self.backbone_, texts, self.recipe_)
         names = np.asarray(names, dtype=object if isinstance(labels, dict) else str)
         return names, hidden, embed
 
@@ -781,10 +771,46 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         -------
         estimator : LTuningClassifier
         """
-        from .persistence import load_model
+        from .persistence import read_model
 
-        return load_model(
-            path, device=device, backbone=backbone, trust_remote_code=trust_remote_code
+        stored = read_model(
+            path,
+            check_params=lambda params: cls(**params)._validate_params(),
+            device=device,
+            backbone=backbone,
+            trust_remote_code=trust_remote_code,
+        )
+        return cls(**stored.params)._restore(stored)
+
+    def _restore(self, stored):
+        """Rebuild the fitted estimator from a checked :class:`~.persistence.StoredModel`."""
+        import torch
+        from skorch.history import History
+
+        handle, recipe = stored.handle, stored.recipe
+        label_hidden, label_embed = self._label_readings(handle, stored.label_texts, recipe)
+        net = self._build_net(
+            handle, len(stored.classes), recipe, label_hidden, label_embed, seed=0
+        )
+        with torch.random.fork_rng(devices=[]):
+            net.initialize()
+        try:
+            net.module_.load_state_dict(stored.state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(
+                "model.safetensors does not hold this model's parameters: "
+                + " ".join(str(exc).split())[:300]
+            ) from None
+        net.history = History(stored.history)
+        return self._set_fitted(
+            net=net,
+            handle=handle,
+            classes=stored.classes,
+            label_texts=stored.label_texts,
+            n_columns=stored.n_features_in,
+            feature_names=stored.feature_names,
+            budget=stored.max_input_tokens,
+            recipe=recipe,
         )
 
     # ------------------------------------------------------------------- extras

@@ -24,9 +24,12 @@ import os
 import platform
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .methods import method_spec
 
 FORMAT = "sklearn_ltuning"
 #: Version 2 added ``recipe_``, ``random_state`` and ``backbone.weights_sha256``.
@@ -215,10 +218,8 @@ def _check_hex(value, where, optional=False):
     return value
 
 
-def _check_params(params, version):
+def _check_params(params, version, check_params):
     """Constructor parameters of the file, checked like the constructor checks them."""
-    from .estimator import LTuningClassifier
-
     allowed = [p for p in _STORED_PARAMS if version >= 2 or p not in _V1_PARAMS]
     _keys(params, "params", allowed)
     params = dict(params)
@@ -243,13 +244,13 @@ def _check_params(params, version):
     if params["random_state"] is not None:
         _expect(params["random_state"], (int,), "params.random_state", "an integer or null")
     try:
-        LTuningClassifier(**params)._validate_params()
+        check_params(params)
     except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is a ValueError
         raise ValueError(f"config.json: {exc}") from None
     return params
 
 
-def _check_config(config, folder):
+def _check_config(config, folder, check_params):
     """Every field of config.json, checked for type and range; returns what load needs."""
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"{folder} is not a sklearn_ltuning model folder (wrong format tag).")
@@ -271,7 +272,7 @@ def _check_config(config, folder):
     not_stored = _expect(config.get("not_stored", []), (list,), "not_stored", "a list")
     if not set(not_stored) <= {*_NOT_STORED, "random_state"}:
         raise _field("not_stored", f"may only name {list(_NOT_STORED)}; got {not_stored!r}.")
-    params = _check_params(config["params"], version)
+    params = _check_params(config["params"], version, check_params)
     kind = config["classes_kind"]
     if kind not in ("str", "int"):
         raise _field("classes_kind", f"must be 'str' or 'int'; got {kind!r}.")
@@ -314,7 +315,7 @@ def _check_config(config, folder):
                 key == "early_stopping"
             ):
                 raise _field(f"recipe_.{key}", f"must be one of {options}; got {recipe[key]!r}.")
-        label_conditioned = params["method"] in ("lt_prefix", "lt_prompt")
+        label_conditioned = method_spec(params["method"]).label_conditioned
         if (recipe["head"] == "class") == label_conditioned:
             raise _field("recipe_.head", f"does not fit method {params['method']!r}.")
         if n_features == 1 and recipe["pair_encoding"] != "joint":
@@ -323,7 +324,7 @@ def _check_config(config, folder):
         pooling = config["pooling_"]
         if pooling not in ("mean", "cls", "last"):
             raise _field("pooling_", f"must be 'mean', 'cls' or 'last'; got {pooling!r}.")
-        label_conditioned = params["method"] in ("lt_prefix", "lt_prompt")
+        label_conditioned = method_spec(params["method"]).label_conditioned
         recipe = {
             "pooling": pooling,
             "pair_encoding": "joint",
@@ -386,12 +387,36 @@ def _backbone_source(stored, backbone, trust_remote_code):
     return argument, source
 
 
-def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
-    """Load a model folder written by :func:`save_model`.
+@dataclass
+class StoredModel:
+    """What a checked model folder holds, with its backbone loaded and verified.
+
+    Built by :func:`read_model`; the estimator's ``load`` turns it into a fitted
+    estimator (the only place that sets fitted state is the estimator's own).
+    """
+
+    params: dict
+    recipe: dict
+    classes: np.ndarray
+    label_texts: list
+    n_features_in: int
+    feature_names: list | None
+    max_input_tokens: int
+    history: list
+    state: dict
+    handle: object
+
+
+def read_model(path, *, check_params, device=None, backbone=None, trust_remote_code=False):
+    """Read and check a model folder written by :func:`save_model`; load its backbone.
 
     Parameters
     ----------
     path : str or os.PathLike
+    check_params : callable
+        Called with the stored constructor parameters; raises ``ValueError`` or
+        ``TypeError`` when the estimator would refuse them (the estimator passes
+        its own parameter validation, so this module needs no estimator import).
     device : str, optional
         Overrides the device stored with the model (e.g. ``"cpu"`` for a model
         trained on a GPU).
@@ -405,8 +430,7 @@ def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
 
     Returns
     -------
-    estimator : LTuningClassifier
-        Fitted, ready to predict.
+    stored : StoredModel
 
     Raises
     ------
@@ -416,14 +440,10 @@ def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
         a permission the caller did not give, or the backbone found now differs
         from the one the model was trained on.
     """
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    from skorch.history import History
 
     from .backbones.loading import load_backbone, weights_sha256
-    from .estimator import LTuningClassifier
-    from .labels import embed_labels, encode_labels
 
     folder = Path(path)
     if not folder.is_dir():
@@ -435,7 +455,7 @@ def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
         raise ValueError(f"{folder}/{CONFIG_FILE} is not valid JSON: {exc}") from exc
     except RecursionError:
         raise ValueError(f"{folder}/{CONFIG_FILE} is nested too deeply to be a model.") from None
-    params, recipe, classes = _check_config(config, folder)
+    params, recipe, classes = _check_config(config, folder, check_params)
     argument, source = _backbone_source(params["backbone"], backbone, trust_remote_code)
     argument = os.fspath(argument)
     expected = config["backbone"].get("weights_sha256")
@@ -452,9 +472,8 @@ def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
     params["trust_remote_code"] = bool(trust_remote_code)
     if device is not None:
         params["device"] = device
-    estimator = LTuningClassifier(**params)
     handle = load_backbone(
-        source, device=estimator._device(), trust_remote_code=bool(trust_remote_code)
+        source, device=params["device"], trust_remote_code=bool(trust_remote_code)
     )
     fingerprint = config["backbone"]["fingerprint"]
     found = handle.fingerprint if config["format_version"] >= 2 else handle.legacy_fingerprint()
@@ -464,33 +483,22 @@ def load_model(path, *, device=None, backbone=None, trust_remote_code=False):
             f"was trained on (fingerprint {found[:12]} != {fingerprint[:12]}); "
             "load it with the same backbone weights it was trained with."
         )
-    classes = np.asarray(classes, dtype=str if config["classes_kind"] == "str" else np.int64)
-    texts = list(config["label_texts_"])
-    label_hidden = label_embed = None
-    if params["method"] in ("lt_prefix", "lt_prompt"):
-        label_hidden = encode_labels(handle, texts, params["prefix_length"])
-    if recipe["head"] == "bilinear":
-        label_embed = embed_labels(handle, texts)
-    net = estimator._build_net(handle, len(classes), recipe, label_hidden, label_embed, seed=0)
-    with torch.random.fork_rng(devices=[]):
-        net.initialize()
     try:
         state = load_file(_inside(folder, WEIGHTS_FILE), device=str(handle.device))
-        net.module_.load_state_dict(state, strict=True)
-    except (SafetensorError, RuntimeError, OSError) as exc:
+    except (SafetensorError, OSError) as exc:
         raise ValueError(
-            f"{folder}/{WEIGHTS_FILE} does not hold this model's parameters: "
+            f"{folder}/{WEIGHTS_FILE} is not a safetensors file: "
             + " ".join(str(exc).split())[:300]
         ) from None
-    net.history = History(config.get("history", []))
-    estimator._set_fitted(
-        net=net,
-        handle=handle,
-        classes=classes,
-        label_texts=texts,
-        n_columns=int(config["n_features_in_"]),
-        feature_names=config["feature_names_in_"],
-        budget=int(config["max_input_tokens_"]),
+    return StoredModel(
+        params=params,
         recipe=recipe,
+        classes=np.asarray(classes, dtype=str if config["classes_kind"] == "str" else np.int64),
+        label_texts=list(config["label_texts_"]),
+        n_features_in=int(config["n_features_in_"]),
+        feature_names=config["feature_names_in_"],
+        max_input_tokens=int(config["max_input_tokens_"]),
+        history=list(config.get("history", [])),
+        state=state,
+        handle=handle,
     )
-    return estimator

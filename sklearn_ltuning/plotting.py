@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .callbacks import convergence_curve
+from .methods import method_spec
 
 __all__ = [
     "label_similarity",
@@ -187,9 +188,11 @@ def label_similarity(estimator):
     check_is_fitted(estimator, "net_")
     module = estimator.net_.module_
     if not module.label_conditioned:
+        from .methods import ltuning_methods
+
         raise ValueError(
             f"method={estimator.method!r} learns one prefix/prompt shared by all classes; "
-            "label similarity needs method='lt_prefix' or 'lt_prompt'."
+            f"label similarity needs one of the L-Tuning methods {ltuning_methods()}."
         )
     n = len(estimator.classes_)
     with torch.no_grad():
@@ -236,5 +239,6 @@ def plot_label_similarity(estimator, ax=None, cmap="viridis"):
                 color=_text_colour(image.cmap(image.norm(similarity[i, j]))),
             )
     ax.figure.colorbar(image, ax=ax, label="cosine similarity")
-    ax.set_title(f"Generated label {'prefixes' if estimator.method == 'lt_prefix' else 'prompts'}")
+    spec = method_spec(estimator.method)
+    ax.set_title(f"Generated label {spec.injects}es ({spec.title})")
     return ax

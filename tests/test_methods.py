@@ -28,7 +28,7 @@ def batch(handle):
 def build(handle, method, length=4, trained_head=True, **kwargs):
     hidden = encode_labels(handle, ["entailment", "neutral", "contradiction"], length)
     torch.manual_seed(0)
-    module = METHODS[method](handle, 3, length, "mean", label_hidden=hidden, **kwargs)
+    module = METHODS[method].module(handle, 3, length, "mean", label_hidden=hidden, **kwargs)
     if trained_head:  # as after some training: the L-Tuning head starts at zero
         torch.nn.init.normal_(module.head.weight, std=0.1)
     return module

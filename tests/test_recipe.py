@@ -71,7 +71,7 @@ def handle(tiny_bert):
 def _module(handle, method="lt_prefix", **kwargs):
     texts = ["entailment", "neutral", "contradiction"]
     torch.manual_seed(0)
-    return METHODS[method](
+    return METHODS[method].module(
         handle,
         3,
         4,
@@ -236,13 +236,15 @@ def test_early_stopping_auto_needs_enough_rows(tiny_bert):
 
 
 def test_probe_started_lt_prefix_barely_moves_the_frozen_features(tiny_bert):
-    from sklearn_ltuning.estimator import PROBE_START_SHIFT
-
     X, y = make_pairs(24)
     probe = LTuningClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1).fit(X, y)
     paper = LTuningClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1, head="pair")
     paper.fit(X, y)
-    assert probe.net_.module_.max_initial_shift == PROBE_START_SHIFT
+    assert (
+        probe.net_.module_.max_initial_shift
+        == dict(METHODS["lt_prefix"].probe_start)["max_initial_shift"]
+    )
+    assert probe.net_.module_.max_initial_shift < 0.3
     assert paper.net_.module_.max_initial_shift == 0.3
 
 

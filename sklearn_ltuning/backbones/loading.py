@@ -405,6 +405,7 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
     backbone : str, os.PathLike or BackboneSource
         See :func:`~sklearn_ltuning.backbones.resolve_backbone`.
     device : str or torch.device, default="cpu"
+        ``"auto"``: CUDA when available, else the CPU.
     trust_remote_code : bool, default=False
         Passed to ``from_pretrained``; off unless the user turns it on.
 
@@ -417,6 +418,8 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
     import torch
 
     source = backbone if isinstance(backbone, BackboneSource) else resolve_backbone(backbone)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     key = (source.key, str(device), bool(trust_remote_code))
     with _LOCK:
