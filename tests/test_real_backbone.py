@@ -18,7 +18,7 @@ needs_data = pytest.mark.skipif(not (DATA / "sst2").is_dir(), reason=f"no benchm
 def test_minilm_loads_offline_with_its_shape(minilm):
     s = minilm.shape
     assert (s.model_type, s.n_layers, s.hidden_size, s.n_heads) == ("bert", 6, 384, 12)
-    assert not s.is_decoder and s.supports_cache
+    assert not s.is_decoder and s.prefix_path == "cache"
     n_params = sum(p.numel() for p in minilm.model.parameters())
     assert 22_000_000 < n_params < 23_500_000
     assert os.environ.get("HF_HUB_OFFLINE") == "1"

@@ -36,7 +36,8 @@ import threading
 
 import torch
 
-ROBERTA_STYLE = frozenset({"roberta", "xlm-roberta", "camembert"})
+from .families import family
+
 _ACTIVE = threading.local()
 
 
@@ -85,8 +86,8 @@ def default_position_ids(shape, attention_mask):
     position_ids : torch.LongTensor of shape (batch, length)
     """
     batch, length = attention_mask.shape
-    if shape.model_type in ROBERTA_STYLE:
-        # RoBERTa counts real tokens from padding_idx + 1; pads get padding_idx.
+    if family(shape.model_type).positions == "after_padding":
+        # Real tokens count from padding_idx + 1; pads get padding_idx.
         padding_idx = shape.position_offset - 1
         return (torch.cumsum(attention_mask, 1) * attention_mask + padding_idx).long()
     positions = torch.arange(length, device=attention_mask.device)

@@ -9,19 +9,11 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .families import family
 from .registry import BackboneSource, registered, resolve_backbone
-
-# Encoders whose self-attention is bidirectional; every other text model is
-# treated as a decoder (score from the last real token).
-ENCODER_TYPES = frozenset(
-    {
-        "bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "mpnet",
-        "albert", "deberta", "deberta-v2", "modernbert", "ernie", "nomic_bert", "xlm",
-    }
-)  # fmt: skip
 
 _LOADED: dict[tuple, BackboneHandle] = {}
 #: Sentences on which a backbone's own scale is measured when new prefixes are sized
@@ -65,15 +57,15 @@ class BackboneShape:
         prefix keys and values are sized by it.
     max_positions : int
         How many positions the input (plus any prompt) may occupy.
-    supports_cache : bool
-        Whether the model's forward accepts a key/value cache.
     cache_arg : str or None
-        Name of that forward argument (``"cache"`` or ``"past_key_values"``).
+        Name of the forward argument that takes a key/value cache (``"cache"`` or
+        ``"past_key_values"``), None if there is none.
     forward_args : frozenset of str
         Keyword arguments the model's forward accepts.
-    prefix_path : {"cache", "hidden"}
+    prefix_path : {"cache", "hidden"} or None
         How prefixes enter every layer: as extra keys/values through the cache, or as
-        per-layer hidden states of placeholder positions (models without a cache).
+        per-layer hidden states of placeholder positions (models without a cache);
+        None where no prefix can enter (prompt methods only).
         See :mod:`sklearn_ltuning.backbones.injection`.
     uses_token_types : bool
         Whether segment ids (``token_type_ids``) are passed to the model.
@@ -92,7 +84,6 @@ class BackboneShape:
     n_kv_heads: int
     head_dim: int
     max_positions: int
-    supports_cache: bool
     cache_arg: str | None
     forward_args: frozenset = frozenset()
     prefix_path: str = "cache"
@@ -205,11 +196,6 @@ class BackboneHandle:
         return pad if pad is not None and 0 <= pad < n_rows else 0
 
     @property
-    def forward_args(self):
-        """Names of the keyword arguments the backbone's forward accepts."""
-        return self.shape.forward_args
-
-    @property
     def weights_sha256(self):
         """SHA-256 of the weights file (:func:`weights_sha256`), or None."""
         if self._weights_sha256 is False:
@@ -287,44 +273,50 @@ def _check_text_model(model):
 
 
 def _shape_of(model, tokenizer):
-    from .injection import install_hidden_prefix_hooks
-
+    """Describe the model: its family's facts (:mod:`.families`) and its config's sizes."""
     config = model.config
     model_type = getattr(config, "model_type", "unknown")
+    facts = family(model_type)
     n_heads = int(config.num_attention_heads)
     hidden = int(config.hidden_size)
     n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads)
     head_dim = int(getattr(config, "head_dim", None) or hidden // n_heads)
     max_pos = int(getattr(config, "max_position_embeddings", None) or 512)
     offset = 0
-    # RoBERTa-style embeddings reserve the first padding_idx + 1 positions.
-    if model_type in {"roberta", "xlm-roberta", "camembert", "mpnet"}:
-        padding_idx = getattr(config, "pad_token_id", None)
+    if facts.positions == "after_padding":
+        # The embeddings' own padding_idx: MPNet fixes it at 1 whatever the config's
+        # pad_token_id says; RoBERTa takes it from the config.
+        padding_idx = getattr(getattr(model, "embeddings", None), "padding_idx", None)
+        if padding_idx is None:
+            padding_idx = getattr(config, "pad_token_id", None)
         offset = (1 if padding_idx is None else int(padding_idx)) + 1
         max_pos -= offset
     params = inspect.signature(model.forward).parameters
     cache_arg = next((a for a in ("cache", "past_key_values") if a in params), None)
-    prefix_path = "cache" if cache_arg is not None else "hidden"
-    if prefix_path == "hidden" and not install_hidden_prefix_hooks(model):
-        prefix_path = None
-    uses_token_types = (
-        "token_type_ids" in params
-        and "token_type_ids" in getattr(tokenizer, "model_input_names", ())
-        and int(getattr(config, "type_vocab_size", 0) or 0) >= 2
+    prefix_path = facts.prefix_path
+    if prefix_path is None:
+        prefix_path = "cache" if cache_arg is not None else "hidden"
+    uses_token_types = facts.token_types
+    if uses_token_types is None:
+        uses_token_types = (
+            "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) >= 2
+        )
+    # A tokenizer that makes no segment ids gives the model none, whatever it takes.
+    uses_token_types = bool(uses_token_types) and "token_type_ids" in getattr(
+        tokenizer, "model_input_names", ()
     )
     return BackboneShape(
         model_type=model_type,
-        is_decoder=model_type not in ENCODER_TYPES,
+        is_decoder=facts.decoder,
         n_layers=int(config.num_hidden_layers),
         hidden_size=hidden,
         n_heads=n_heads,
         n_kv_heads=n_kv,
         head_dim=head_dim,
         max_positions=max_pos,
-        supports_cache=cache_arg is not None,
         cache_arg=cache_arg,
         forward_args=frozenset(params),
-        prefix_path=prefix_path,
+        prefix_path=None if prefix_path == "none" else prefix_path,
         embedding_size=int(model.get_input_embeddings().embedding_dim),
         uses_token_types=uses_token_types,
         position_offset=offset,
@@ -466,6 +458,11 @@ def _load_uncached(source, device, trust_remote_code):
                 f"{exc}"
             ) from exc
     shape = _shape_of(model, tokenizer)
+    if shape.prefix_path == "hidden":
+        from .injection import install_hidden_prefix_hooks
+
+        if not install_hidden_prefix_hooks(model):
+            shape = replace(shape, prefix_path=None)
     if tokenizer.pad_token is None:
         # Decoders often ship without a pad token; padded positions are masked anyway.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
