@@ -624,33 +624,21 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         return names, hidden, embed
 
     def _scores(self, X, label_hidden=None, label_embed=None):
-        """K-way scores, streamed in chunks and in length-sorted batches."""
-        import torch
-
+        """K-way scores, tokenized in chunks, each chunk sorted by length."""
         check_is_fitted(self, "net_")
         columns, _ = validate_texts(X, name="X")
         if len(columns) != self.n_features_in_:
             raise ValueError(self._columns_message(len(columns)))
         handle = self.backbone_
-        module = self.net_.module_
-        module.eval()
         n = len(columns[0])
         n_labels = len(self.classes_) if label_hidden is None else label_hidden.shape[0]
-        extra = {} if label_hidden is None else {"label_hidden": label_hidden}
-        if label_embed is not None:
-            extra["label_embed"] = label_embed
         scores = np.empty((n, n_labels), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, n, PREDICT_CHUNK):
-                chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
-                encoding = tokenize(handle.tokenizer, chunk, self.max_input_tokens_)
-                order = np.argsort([len(ids) for ids in encoding["input_ids"]], kind="stable")
-                for b in range(0, len(order), self.batch_size):
-                    rows = order[b : b + self.batch_size]
-                    arrays = pad(encoding, handle.pad_token_id, rows)
-                    arrays.pop("length")
-                    batch = {k: torch.as_tensor(v, device=handle.device) for k, v in arrays.items()}
-                    scores[start + rows] = module(**batch, **extra).float().cpu().numpy()
+        for start in range(0, n, PREDICT_CHUNK):
+            chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
+            encoding = tokenize(handle.tokenizer, chunk, self.max_input_tokens_)
+            order = np.argsort([len(ids) for ids in encoding["input_ids"]], kind="stable")
+            arrays = pad(encoding, handle.pad_token_id, order)
+            scores[start + order] = self.net_.predict_scores(arrays, label_hidden, label_embed)
         return scores
 
     def decision_function(self, X, labels=None):

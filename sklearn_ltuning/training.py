@@ -92,6 +92,43 @@ class LTuningNet(NeuralNetClassifier):
             batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
         return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, **kwargs)
 
+    def predict_scores(self, arrays, label_hidden=None, label_embed=None):
+        """K-way scores of padded inputs, through the same batches as validation.
+
+        The one prediction path: skorch's dataset, :meth:`get_iterator` (dataset
+        order, padding trimmed per batch by :func:`~sklearn_ltuning.inputs.collate`)
+        and the module's forward, as in skorch's ``forward_iter``, plus the label
+        texts that ``predict(X, labels=...)`` scores instead of the fitted ones.
+        Passing them as arguments (not swapping the module's buffers) keeps
+        concurrent predictions with different labels independent.
+
+        Parameters
+        ----------
+        arrays : dict of numpy.ndarray
+            From :func:`~sklearn_ltuning.inputs.pad`; sort rows by length first so
+            that each batch holds little padding.
+        label_hidden, label_embed : torch.Tensor, optional
+            See :meth:`~sklearn_ltuning.methods.MethodModule.forward`.
+
+        Returns
+        -------
+        scores : numpy.ndarray of shape (n_rows, n_labels), float32
+        """
+        extra = {}
+        if label_hidden is not None:
+            extra["label_hidden"] = label_hidden
+        if label_embed is not None:
+            extra["label_embed"] = label_embed
+        self._set_training(False)
+        out = []
+        with torch.inference_mode():
+            for batch in self.get_iterator(self.get_dataset(arrays), training=False):
+                Xi, _ = unpack_data(batch)
+                Xi = to_tensor(Xi, device=self.device)
+                out.append(self.module_(**Xi, **extra).float().cpu().numpy())
+        n_labels = self.module_.n_classes if label_hidden is None else label_hidden.shape[0]
+        return np.concatenate(out) if out else np.empty((0, n_labels), dtype=np.float32)
+
     def _pair_labels(self, y):
         """Half true labels (target 1), half random wrong labels (target 0)."""
         n_labels = self.module_.label_hidden.shape[0]
