@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import pad, tokenize, validate_texts
-from .labels import check_texts, embed_labels, encode_labels, resolve_label_texts
+from .labels import embed_labels, encode_labels, resolve_label_texts, resolve_labels
 from .methods import METHODS, ltuning_methods, method_spec
 
 #: Positions an input must keep after the prefix takes its share.
@@ -602,25 +602,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                 + f") only; method={self.method!r} has a head tied to the training "
                 "classes. Refit with the new classes instead."
             )
-        if isinstance(labels, dict):
-            names, texts = list(labels), list(labels.values())
-        elif isinstance(labels, (list, tuple, np.ndarray)):
-            names = texts = list(labels)
-        else:
-            raise ValueError(
-                "labels must be a dict {label: text} or a list of label texts; got "
-                f"{type(labels).__name__}."
-            )
-        if not names:
-            raise ValueError("labels is empty; give at least one label text.")
-        for text in texts:
-            if not isinstance(text, str):
-                raise ValueError(f"labels: every label text must be a str; got {text!r}.")
-        if len(set(map(str, names))) != len(names):
-            raise ValueError("labels has duplicated label names; each label must appear once.")
-        check_texts(texts, names, name="labels")
+        names, texts = resolve_labels(labels, name="labels")
         hidden, embed = self._label_readings(self.backbone_, texts, self.recipe_)
-        names = np.asarray(names, dtype=object if isinstance(labels, dict) else str)
         return names, hidden, embed
 
     def _scores(self, X, label_hidden=None, label_embed=None):

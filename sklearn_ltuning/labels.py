@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 
-_ENCODED: dict[tuple, object] = {}
+import numpy as np
+
+#: Label encodings kept per (backbone, device, texts, length), least recently used
+#: first out: a grid search reuses a handful, while every predict(X, labels=...) with
+#: new texts adds one, which must not grow the process without bound.
+ENCODED_CACHE_SIZE = 64
+_ENCODED: OrderedDict[tuple, object] = OrderedDict()
 _WARNED: set[tuple[str, int]] = set()
 _LOCK = threading.Lock()
-#: How many times label texts were actually run through a backbone (for tests).
-ENCODE_CALLS = {"count": 0}
 
 
 def default_label_text(label):
@@ -18,71 +23,120 @@ def default_label_text(label):
     return str(label).replace("_", " ").replace("-", " ").strip() or str(label)
 
 
+def resolve_labels(labels, classes=None, *, name="labels"):
+    """Label names and the text read for each: the one parser of label specifications.
+
+    At fit (``classes`` given, ``name="label_texts"``) the specification must cover
+    exactly the classes; at predict (``classes=None``, ``predict(X, labels=...)``)
+    it defines new labels.
+
+    Parameters
+    ----------
+    labels : None, str, dict or list of str
+        ``None``: each class's name (``"not_entailment"`` reads as ``"not entailment"``).
+        A ``str`` with ``{label}``: a template, e.g. ``"The relation is {label}."``.
+        A ``dict``: label -> text. A list (predict only): texts that are their own
+        names.
+    classes : array-like, optional
+        The fitted classes, in ``classes_`` order; None at predict.
+    name : str
+        The argument's name in error messages.
+
+    Returns
+    -------
+    names : numpy.ndarray
+        ``classes`` at fit; at predict the dict's keys (object array) or the texts.
+    texts : list of str
+        One non-empty, distinct text per name.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument and the offending label or text.
+    """
+    if classes is None:
+        if isinstance(labels, Mapping):
+            names, texts = list(labels), list(labels.values())
+            kind = object
+        elif isinstance(labels, (list, tuple, np.ndarray)):
+            names = texts = list(labels)
+            kind = str
+        else:
+            raise ValueError(
+                f"{name} must be a dict {{label: text}} or a list of label texts; got "
+                f"{type(labels).__name__}."
+            )
+        if not names:
+            raise ValueError(f"{name} is empty; give at least one label text.")
+        for text in texts:
+            # A ValueError here (TypeError at fit): predict's arguments are values.
+            if not isinstance(text, str):
+                raise ValueError(f"{name}: every label text must be a str; got {text!r}.")
+        check_texts(texts, names, name=name)
+        return np.asarray(names, dtype=kind), list(texts)
+    classes = list(classes)
+    if labels is None:
+        texts = [default_label_text(c) for c in classes]
+    elif isinstance(labels, str):
+        if "{label}" not in labels:
+            raise ValueError(
+                f"{name} as a string must be a template containing '{{label}}', e.g. "
+                f"'The relation is {{label}}.'; got {labels!r}. Use a dict to give "
+                "each class its own text."
+            )
+        try:
+            texts = [labels.format(label=default_label_text(c)) for c in classes]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{name} template {labels!r} has a placeholder other than "
+                f"'{{label}}' ({exc}); escape literal braces as '{{{{' and '}}}}'."
+            ) from exc
+    elif isinstance(labels, Mapping):
+        missing = [c for c in classes if not _has_key(labels, c)]
+        if missing:
+            raise ValueError(
+                f"{name} has no text for classes {missing}; give a text for every class "
+                f"in y (classes: {classes})."
+            )
+        unknown = [k for k in labels if not any(_same(k, c) for c in classes)]
+        if unknown:
+            raise ValueError(
+                f"{name} has texts for classes {unknown} that are not in y (classes: "
+                f"{classes}); remove them, or pass new labels at predict time instead."
+            )
+        texts = [_get_key(labels, c) for c in classes]
+    else:
+        raise TypeError(
+            f"{name} must be None, a template string or a dict class -> text; "
+            f"got {type(labels).__name__}."
+        )
+    return np.asarray(classes), check_texts(texts, classes, name=name)
+
+
 def resolve_label_texts(label_texts, classes, *, name="label_texts"):
-    """One text per class, in the order of ``classes``.
+    """One text per class, in the order of ``classes`` (:func:`resolve_labels` at fit).
 
     Parameters
     ----------
     label_texts : None, str or dict
-        ``None``: each class's name (``"not_entailment"`` reads as ``"not entailment"``).
-        A ``str`` with ``{label}``: a template, e.g. ``"The relation is {label}."``.
-        A ``dict``: class -> text, covering exactly the classes.
+        See :func:`resolve_labels`.
     classes : array-like
         The classes, in ``classes_`` order.
 
     Returns
     -------
     texts : list of str
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the argument and the offending class or text.
     """
-    classes = list(classes)
-    if label_texts is None:
-        texts = [default_label_text(c) for c in classes]
-    elif isinstance(label_texts, str):
-        if "{label}" not in label_texts:
-            raise ValueError(
-                f"{name} as a string must be a template containing '{{label}}', e.g. "
-                f"'The relation is {{label}}.'; got {label_texts!r}. Use a dict to give "
-                "each class its own text."
-            )
-        try:
-            texts = [label_texts.format(label=default_label_text(c)) for c in classes]
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"{name} template {label_texts!r} has a placeholder other than "
-                f"'{{label}}' ({exc}); escape literal braces as '{{{{' and '}}}}'."
-            ) from exc
-    elif isinstance(label_texts, Mapping):
-        keys = list(label_texts)
-        missing = [c for c in classes if not _has_key(label_texts, c)]
-        if missing:
-            raise ValueError(
-                f"{name} has no text for classes {missing}; give a text for every class "
-                f"in y (classes: {classes})."
-            )
-        unknown = [k for k in keys if not any(_same(k, c) for c in classes)]
-        if unknown:
-            raise ValueError(
-                f"{name} has texts for classes {unknown} that are not in y (classes: "
-                f"{classes}); remove them, or pass new labels at predict time instead."
-            )
-        texts = [_get_key(label_texts, c) for c in classes]
-    else:
-        raise TypeError(
-            f"{name} must be None, a template string or a dict class -> text; "
-            f"got {type(label_texts).__name__}."
-        )
-    return check_texts(texts, classes, name=name)
+    return resolve_labels(label_texts, classes, name=name)[1]
 
 
 def check_texts(texts, classes, *, name):
-    """Check that label texts are non-empty, distinct strings."""
-    seen = {}
+    """Check that label texts are non-empty, distinct strings with distinct names."""
+    seen, names = {}, set()
     for cls, text in zip(classes, texts, strict=True):
+        if str(cls) in names:
+            raise ValueError(f"{name} has duplicated label {cls!r}; each label must appear once.")
+        names.add(str(cls))
         if not isinstance(text, str):
             raise TypeError(f"{name}: the text for class {cls!r} must be a str; got {text!r}.")
         if not text.strip():
@@ -156,8 +210,8 @@ def label_token_ids(tokenizer, texts, length, *, name="label_texts"):
 def encode_labels(handle, texts, length):
     """Run each label text through the frozen backbone once.
 
-    Results are kept per (backbone, texts, length) for the life of the process,
-    so repeated fits (e.g. in ``GridSearchCV``) reuse them.
+    The last :data:`ENCODED_CACHE_SIZE` results are kept per (backbone, texts,
+    length), so repeated fits (e.g. in ``GridSearchCV``) reuse them.
 
     Parameters
     ----------
@@ -172,24 +226,31 @@ def encode_labels(handle, texts, length):
     hidden : torch.Tensor of shape (n_classes, length, hidden_size)
         Last hidden states; constants (no gradient).
     """
-    import torch
-
     key = (handle.source.key, str(handle.device), tuple(texts), int(length))
     with _LOCK:
         if key in _ENCODED:
+            _ENCODED.move_to_end(key)
             return _ENCODED[key]
     ids = label_token_ids(handle.tokenizer, texts, length)
+    hidden = _read_label_tokens(handle, ids)
+    with _LOCK:
+        _ENCODED[key] = hidden
+        while len(_ENCODED) > ENCODED_CACHE_SIZE:
+            _ENCODED.popitem(last=False)
+    return hidden
+
+
+def _read_label_tokens(handle, ids):
+    """The frozen backbone's last hidden states of label token rows."""
+    import torch
+
     input_ids = torch.tensor(ids, dtype=torch.long, device=handle.device)
     # no_grad, not inference_mode: the result feeds trainable maps whose backward
     # must be able to save it.
     with torch.no_grad():
-        hidden = handle.model(
+        return handle.model(
             input_ids=input_ids, attention_mask=torch.ones_like(input_ids)
         ).last_hidden_state.float()
-    ENCODE_CALLS["count"] += 1
-    with _LOCK:
-        _ENCODED[key] = hidden
-    return hidden
 
 
 def embed_labels(handle, texts):

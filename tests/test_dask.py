@@ -24,9 +24,10 @@ def _grid(tiny_bert):
 
 
 def _worker_loads():
-    from sklearn_ltuning.backbones.loading import backbone_load_stats
+    # Backbones this worker process holds: one entry per (source, device) it loaded.
+    from sklearn_ltuning.backbones import loading
 
-    return backbone_load_stats()["loads"]
+    return len(loading._LOADED)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import warnings
 
 import pytest
 
-from sklearn_ltuning.labels import ENCODE_CALLS, encode_labels, label_token_ids, resolve_label_texts
+from sklearn_ltuning import labels
+from sklearn_ltuning.labels import encode_labels, label_token_ids, resolve_label_texts
 
 
 def test_default_texts_are_class_names_made_readable():
@@ -62,14 +63,42 @@ def test_label_tokens_are_padded_with_dots_or_cut(tiny_bert):
             label_token_ids(tok, ["the movie is good", "the movie is bad"], 3)
 
 
-def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert):
+def count_label_reads(monkeypatch):
+    """Spy on the backbone reads of label texts; returns the list of calls."""
+    calls = []
+    real = labels._read_label_tokens
+
+    def spy(handle, ids):
+        calls.append(len(ids))
+        return real(handle, ids)
+
+    monkeypatch.setattr(labels, "_read_label_tokens", spy)
+    return calls
+
+
+def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert, monkeypatch):
     from sklearn_ltuning.backbones.loading import load_backbone
 
     handle = load_backbone(tiny_bert)
-    before = ENCODE_CALLS["count"]
+    calls = count_label_reads(monkeypatch)
     a = encode_labels(handle, ["sport news", "science news"], 6)
     b = encode_labels(handle, ["sport news", "science news"], 6)
-    assert ENCODE_CALLS["count"] == before + 1
+    assert calls == [2]
     assert a is b
     assert tuple(a.shape) == (2, 6, handle.shape.hidden_size)
     assert not a.requires_grad
+
+
+def test_label_encoding_cache_is_bounded(tiny_bert, monkeypatch):
+    from sklearn_ltuning.backbones.loading import load_backbone
+
+    handle = load_backbone(tiny_bert)
+    monkeypatch.setattr(labels, "ENCODED_CACHE_SIZE", 3)
+    calls = count_label_reads(monkeypatch)
+    for i in range(6):
+        encode_labels(handle, [f"{i} news", "sport"], 4)
+    assert len(labels._ENCODED) <= 3
+    encode_labels(handle, ["5 news", "sport"], 4)  # the most recent one is still kept
+    assert len(calls) == 6
+    encode_labels(handle, ["0 news", "sport"], 4)  # the oldest was dropped: read again
+    assert len(calls) == 7

@@ -23,7 +23,6 @@ PROBE_TEXTS = (
     "A man is playing a guitar on the stage.",
 )
 _LOCK = threading.Lock()
-_LOAD_STATS = {"loads": 0, "seconds": 0.0}
 
 
 def cache_home():
@@ -405,8 +404,6 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
     -------
     handle : BackboneHandle
     """
-    import time
-
     import torch
 
     source = backbone if isinstance(backbone, BackboneSource) else resolve_backbone(backbone)
@@ -417,10 +414,7 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        start = time.perf_counter()
         handle = _load_uncached(source, device, trust_remote_code)
-        _LOAD_STATS["loads"] += 1
-        _LOAD_STATS["seconds"] += time.perf_counter() - start
         _LOADED[key] = handle
         return handle
 
@@ -472,11 +466,6 @@ def _load_uncached(source, device, trust_remote_code):
         parameter.requires_grad_(False)
     model.to(device)
     return BackboneHandle(source, model, tokenizer, shape, device, trust_remote_code)
-
-
-def backbone_load_stats():
-    """Number of backbone loads in this process and the seconds they took."""
-    return dict(_LOAD_STATS)
 
 
 def clear_backbone_cache():
