@@ -8,7 +8,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils.extmath import softmax
+# Private module, but the documented way for third-party estimators to declare
+# _parameter_constraints (scikit-learn-contrib projects import it the same way); it
+# has been stable since scikit-learn 1.2, and pyproject.toml pins scikit-learn >= 1.6.
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
@@ -22,6 +27,15 @@ MIN_INPUT_POSITIONS = 8
 MIN_EARLY_STOPPING_ROWS = 50
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
 PREDICT_CHUNK = 2048
+
+
+def _check_target_type(y):
+    """sklearn's refusal of a continuous (regression) target, before X is read."""
+    if y is None or isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+        return  # _check_y names these problems
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if values.dtype.kind == "f" and not np.isnan(values).any():
+        check_classification_targets(values)
 
 
 class LTuningClassifier(ClassifierMixin, BaseEstimator):
@@ -302,6 +316,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         import torch
 
         self._validate_params()
+        _check_target_type(y)
         columns, feature_names = validate_texts(X, name="X")
         y = self._check_y(y, len(columns[0]))
         continuing = (continue_training or self.warm_start) and hasattr(self, "net_")
@@ -672,11 +687,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         _, hidden, embed = self._resolve_labels(labels)
-        scores = self._scores(X, hidden, embed).astype(np.float64)
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
+        return softmax(self._scores(X, hidden, embed).astype(np.float64), copy=False)
 
     def predict(self, X, labels=None):
         """Predicted class of each input: the best of the K label scores.
