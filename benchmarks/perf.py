@@ -149,9 +149,7 @@ def padding_efficiency(data_dir, name, batch_size, tokenizer, max_length):
     frame = pd.read_csv(Path(data_dir) / name / "train.csv")
     enc = tokenize(tokenizer, [frame.premise.tolist(), frame.hypothesis.tolist()], max_length)
     lengths = np.array([len(r) for r in enc["input_ids"]])
-    batches = length_grouped_batches(
-        lengths, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
-    )
+    batches = length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(0))
     real = sum(lengths[b].sum() for b in batches)
     processed = sum(lengths[b].max() * len(b) for b in batches)
     return real / processed

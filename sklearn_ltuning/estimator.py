@@ -8,11 +8,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils.extmath import softmax
+
 # Private module, but the documented way for third-party estimators to declare
 # _parameter_constraints (scikit-learn-contrib projects import it the same way); it
 # has been stable since scikit-learn 1.2, and pyproject.toml pins scikit-learn >= 1.6.
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 

@@ -315,10 +315,10 @@ def collate(batch):
     return {k: v[:, :width] for k, v in X.items()}, y
 
 
-def length_grouped_batches(lengths, batch_size, *, shuffle, generator=None, group=50):
-    """Batches of similar lengths, so little of each batch is padding.
+def length_grouped_batches(lengths, batch_size, generator, *, group=50):
+    """Shuffled batches of similar lengths, so little of each batch is padding.
 
-    Rows are shuffled (when ``shuffle``), cut into groups of ``group * batch_size``,
+    Rows are shuffled, cut into groups of ``group * batch_size``,
     sorted by length within each group and cut into batches; the batch order is
     shuffled again so long and short batches alternate randomly.
 
@@ -326,8 +326,8 @@ def length_grouped_batches(lengths, batch_size, *, shuffle, generator=None, grou
     ----------
     lengths : numpy.ndarray of shape (n_rows,)
     batch_size : int
-    shuffle : bool
-    generator : torch.Generator, optional
+    generator : torch.Generator
+        The only source of randomness, so a seeded generator repeats the batches.
     group : int, default=50
 
     Returns
@@ -337,17 +337,15 @@ def length_grouped_batches(lengths, batch_size, *, shuffle, generator=None, grou
     import torch
 
     n = len(lengths)
-    order = torch.randperm(n, generator=generator).numpy() if shuffle else np.arange(n)
+    order = torch.randperm(n, generator=generator).numpy()
     span = max(batch_size * group, batch_size)
     batches = []
     for start in range(0, n, span):
         chunk = order[start : start + span]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
-    if shuffle:
-        perm = torch.randperm(len(batches), generator=generator).tolist()
-        batches = [batches[i] for i in perm]
-    return batches
+    perm = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in perm]
 
 
 class LengthGroupedBatchSampler:
@@ -368,10 +366,7 @@ class LengthGroupedBatchSampler:
         self.generator = generator
 
     def __iter__(self):
-        batches = length_grouped_batches(
-            self.lengths, self.batch_size, shuffle=True, generator=self.generator
-        )
-        return iter(batches)
+        return iter(length_grouped_batches(self.lengths, self.batch_size, self.generator))
 
     def __len__(self):
         return -(-len(self.lengths) // self.batch_size)

@@ -37,11 +37,12 @@ class LTuningNet(NeuralNetClassifier):
     Parameters
     ----------
     objective : {"binary", "softmax"}
-    seed : int or None
-        Seeds the generator that shuffles batches and draws negative labels.
+    seed : int, default=0
+        Seeds the generator that shuffles batches and draws negative labels (the
+        estimator draws it from its ``random_state``).
     """
 
-    def __init__(self, module, *args, objective="binary", seed=None, **kwargs):
+    def __init__(self, module, *args, objective="binary", seed=0, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.objective = objective
         self.seed = seed
@@ -54,10 +55,7 @@ class LTuningNet(NeuralNetClassifier):
     def initialize(self):
         super().initialize()
         self.rng_ = torch.Generator()
-        if self.seed is None:
-            self.seed_ = int(torch.randint(0, 2**31 - 1, ()).item())
-        else:
-            self.seed_ = int(self.seed)
+        self.seed_ = int(self.seed)
         self.rng_.manual_seed(self.seed_)
         return self
 
@@ -83,8 +81,17 @@ class LTuningNet(NeuralNetClassifier):
         batch_size = kwargs.pop("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = len(dataset)
-        for key in ("shuffle", "batch_size", "collate_fn", "sampler", "drop_last"):
-            kwargs.pop(key, None)
+        taken = sorted(
+            k for k in ("sampler", "batch_sampler", "collate_fn", "drop_last") if k in kwargs
+        )
+        if taken:
+            raise ValueError(
+                f"{', '.join(f'{prefix}__{k}' for k in taken)}: LTuningNet builds its own "
+                "batches (length-grouped, padding trimmed per batch), so these DataLoader "
+                "settings cannot apply. Remove them; batch_size and DataLoader settings "
+                "such as num_workers are honoured."
+            )
+        kwargs.pop("shuffle", None)  # training batches are always shuffled, validation never
         if training:
             batches = LengthGroupedBatchSampler(_lengths(dataset), batch_size, self.rng_)
         else:

@@ -337,3 +337,10 @@ def test_failed_refit_keeps_no_half_fitted_state(tiny_bert, pairs):
         clf.fit(X, y)
     # The earlier fitted model is still whole and usable.
     np.testing.assert_allclose(clf.predict_proba(X), proba)
+
+
+def test_dataloader_settings_that_cannot_apply_are_refused(tiny_bert, pairs):
+    X, y = pairs
+    clf = make(tiny_bert, net_kwargs={"iterator_train__collate_fn": lambda b: b})
+    with pytest.raises(ValueError, match="iterator_train__collate_fn.*builds its own batches"):
+        clf.fit(X, y)

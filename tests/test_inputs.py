@@ -96,9 +96,7 @@ def test_length_grouped_batches_cover_every_row_once_and_group_lengths():
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 100, size=1000)
-    batches = length_grouped_batches(
-        lengths, 16, shuffle=True, generator=torch.Generator().manual_seed(0)
-    )
+    batches = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(0))
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(1000))
     # Within a batch lengths are close: padding is a small share of the tokens.
@@ -115,8 +113,8 @@ def test_length_grouped_batches_are_reproducible_with_a_seeded_generator():
     import torch
 
     lengths = np.arange(100) % 17
-    a = length_grouped_batches(lengths, 8, shuffle=True, generator=torch.Generator().manual_seed(1))
-    b = length_grouped_batches(lengths, 8, shuffle=True, generator=torch.Generator().manual_seed(1))
-    c = length_grouped_batches(lengths, 8, shuffle=True, generator=torch.Generator().manual_seed(2))
+    a = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(1))
+    b = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(1))
+    c = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(2))
     assert a == b
     assert a != c

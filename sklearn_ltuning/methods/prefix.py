@@ -21,9 +21,8 @@ class PrefixTuning(MethodModule):
 
     injects = "prefix"
 
-    def __init__(
-        self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None, **kwargs
-    ):
+    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", **kwargs):
+        # label_hidden (None for a classic method) reaches MethodModule via kwargs.
         super().__init__(backbone, n_classes, prefix_length, pooling, **kwargs)
         width = prefix_width(backbone.shape)
         self.prefix = nn.Parameter(

@@ -18,9 +18,8 @@ class PromptTuning(MethodModule):
 
     injects = "prompt"
 
-    def __init__(
-        self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None, **kwargs
-    ):
+    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", **kwargs):
+        # label_hidden (None for a classic method) reaches MethodModule via kwargs.
         super().__init__(backbone, n_classes, prefix_length, pooling, **kwargs)
         table = backbone.model.get_input_embeddings().weight
         rows = torch.randint(0, table.shape[0], (prefix_length,))
