@@ -488,9 +488,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
         """
         decoder = handle.shape.is_decoder
-        # The recipe was searched and validated on encoders; on decoders "auto" keeps the
-        # earlier scheme, which passes the decoder checks that the recipe did not
-        # (BENCHMARKS.md, "Demo" and decoder sections).
+        # The recipe is validated on encoders only; on decoders "auto" means the paper's
+        # scheme, the one that passes the decoder checks (BENCHMARKS.md, decoder sections).
         ltuning = method_spec(self.method).label_conditioned
         paper = (ltuning and self.objective == "binary") or decoder
         pooling = self.pooling if self.pooling != "auto" else ("last" if decoder else "mean")

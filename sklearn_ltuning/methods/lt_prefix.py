@@ -98,9 +98,10 @@ class LTPrefix(MethodModule):
 
         Keys and values at the backbone's own scale suit encoders (on MiniLM they
         change the pooled output of a sentence by about 30 %), but random keys of
-        that size take over a decoder's attention: on SmolLM2 they change the output
-        by about 100 %, every label looks like noise, and LT-prefix did not leave
-        the majority class in our decoder checks. So the map is multiplied by the
+        that size take over a decoder's attention (on SmolLM2 they change the output
+        by about 100 %), so every label reads as noise at the start and training
+        cannot separate them (measurements: ``BENCHMARKS.md``, decoder checks). So
+        the map is multiplied by the
         largest factor ``<= 1`` for which :meth:`_output_shift` stays at most
         :attr:`max_initial_shift`, found by bisection on a log scale.
         """
