@@ -13,16 +13,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sklearn_ltuning import LTuningClassifier
+from benchmarks import machine_line, report
+from sklearn_ltuning.cli import add_training_options, estimator_from_args
 
 
 def peak_rss_gib():
@@ -33,20 +33,21 @@ def peak_rss_gib():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument("--backbone", default="smollm2-135m")
     parser.add_argument(
         "--methods", nargs="+", default=["lt_prefix", "lt_prompt", "prefix", "prompt"]
     )
     parser.add_argument("--n-train", type=int, default=200)
     parser.add_argument("--n-test", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--objective", choices=["binary", "softmax"], default="binary")
-    parser.add_argument("--label-map", choices=["pooled", "token"], default="pooled")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="random_state of the estimators (the split stays fixed)"
+    # The estimator's settings, mapped as the command line maps them; this check's
+    # own budget and the paper's objective as defaults (the split stays fixed).
+    add_training_options(
+        parser,
+        defaults={
+            "backbone": "smollm2-135m",
+            "batch_size": 8,
+            "objective": "binary",
+            "random_state": 0,
+        },
     )
     parser.add_argument("--write", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args(argv)
@@ -61,17 +62,7 @@ def main(argv=None):
 
     rows = []
     for method in args.methods:
-        clf = LTuningClassifier(
-            method=method,
-            backbone=args.backbone,
-            max_epochs=args.epochs,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-            lr=args.lr,
-            objective=args.objective,
-            random_state=args.seed,
-            **({"label_map": args.label_map} if method == "lt_prefix" else {}),
-        )
+        clf = estimator_from_args(args, method)
         start = time.perf_counter()
         clf.fit(X_train, y_train)
         fit_s = time.perf_counter() - start
@@ -85,20 +76,16 @@ def main(argv=None):
             flush=True,
         )
 
-    command = "python benchmarks/decoder_check.py " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
-        for k, v in vars(args).items()
-        if k != "write"
-    )
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python -m benchmarks.decoder_check", *given])
     lines = [
         f"### Decoder check: {args.backbone} on SICK ({args.n_train} train / {args.n_test} "
-        f"held-back pairs, {args.epochs} epochs, batch {args.batch_size}, max_length "
+        f"held-back pairs, {args.max_epochs} epochs, batch {args.batch_size}, max_length "
         f"{args.max_length}, lr {args.lr}, objective {args.objective}, LT-prefix map "
-        f"{args.label_map}, seed {args.seed})",
+        f"{args.label_map}, seed {args.random_state})",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, CPU only; "
-        f"date {datetime.date.today().isoformat()}. Majority class: {majority:.3f}.",
+        f"{machine_line()} Majority class: {majority:.3f}.",
         "",
         "| method | accuracy | trained params | fit s | predict s | peak RSS GiB (cumulative) |",
         "|---|---|---|---|---|---|",
@@ -107,10 +94,7 @@ def main(argv=None):
         f"| {m} | {a:.3f} | {p:,} | {f:.0f} | {t:.1f} | {r:.2f} |" for m, a, p, f, t, r in rows
     ]
     table = "\n".join(lines) + "\n"
-    print(table)
-    if args.write:
-        with open(Path(__file__).parents[1] / "BENCHMARKS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + table)
+    report(table, args.write)
     return 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import report
 from sklearn_ltuning import LTuningClassifier
 from sklearn_ltuning.backbones.injection import frozen_embeddings
 from sklearn_ltuning.backbones.loading import load_backbone
@@ -163,10 +164,7 @@ def main(argv=None):
         f"{mean['fit_s']:.0f} |"
     )
     table = "\n".join(lines) + "\n"
-    print(table)
-    if args.write:
-        with open(Path(__file__).parents[1] / "BENCHMARKS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + table)
+    report(table, args.write)
     return 0
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks import report
 from sklearn_ltuning import LTuningClassifier
 from sklearn_ltuning.backbones import loading
 from sklearn_ltuning.backbones.injection import run_backbone
@@ -377,11 +378,8 @@ def main(argv=None):
     total = sum(profile.values())
     lines += [f"| {k} | {v * 1e3:.1f} | {v / total:.1%} |" for k, v in profile.items()]
     table = "\n".join(lines) + "\n"
-    print(table)
+    report(table, args.write)
     print(json.dumps({name: value for name, value, _, _ in rows}))
-    if args.write:
-        with open(Path(__file__).parents[1] / "BENCHMARKS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + table)
     return 0
 
 

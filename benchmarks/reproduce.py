@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import BENCHMARKS_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "reproduce"
 PLOTS = ROOT / "docs" / "_static" / "benchmarks"
@@ -768,7 +770,7 @@ def report(args):
         # can include exactly this part of BENCHMARKS.md.
         start_mark, end_mark = "<!-- reproduce:start -->", "<!-- reproduce:end -->"
         section = f"{start_mark}\n{text}\n{end_mark}\n"
-        bench = ROOT / "BENCHMARKS.md"
+        bench = BENCHMARKS_FILE
         old = bench.read_text()
         if start_mark in old and end_mark in old:
             before, rest = old.split(start_mark, 1)

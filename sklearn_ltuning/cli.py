@@ -32,7 +32,7 @@ def _demo(args):
     rows = []
     for i, method in enumerate(args.methods, 1):
         print(f"[{i}/{len(args.methods)}] training {method} ...", flush=True)
-        clf = _estimator(args, method, args.verbose)
+        clf = estimator_from_args(args, method, args.verbose)
         start = time.perf_counter()
         clf.fit(X_train, y_train)
         fit_s = time.perf_counter() - start
@@ -134,7 +134,7 @@ def _fit(args):
     frame = read_table(args.train)
     X = _texts(frame, args.text_cols, args.train)
     y = _texts(frame, [args.label_col], args.train)[args.label_col].to_numpy()
-    clf = _estimator(args, args.method, 0 if args.quiet else 1)
+    clf = estimator_from_args(args, args.method, 0 if args.quiet else 1)
     clf.fit(X, y)
     out = clf.save(args.out)
     print(f"saved to {out}")
@@ -266,13 +266,23 @@ NOT_ON_THE_COMMAND_LINE = {
 _CLI_DEFAULTS = {"random_state": 0}
 
 
-def _add_training_options(parser):
-    """Options shared by ``demo`` and ``fit``, from :data:`TRAINING_OPTIONS`."""
+def add_training_options(parser, defaults=None):
+    """Add the estimator's settings (:data:`TRAINING_OPTIONS`) to an argument parser.
+
+    Used by ``demo`` and ``fit`` and by the scripts under ``benchmarks/``, so that every
+    command line maps arguments to the estimator the same way.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    defaults : dict, optional
+        Parameter -> default where the caller's differ (a benchmark's own budget).
+    """
     from sklearn.utils._param_validation import StrOptions
 
     from .estimator import LTuningClassifier
 
-    defaults = {**LTuningClassifier().get_params(), **_CLI_DEFAULTS}
+    defaults = {**LTuningClassifier().get_params(), **_CLI_DEFAULTS, **(defaults or {})}
     for flag, param, kind, text in TRAINING_OPTIONS:
         choices = None
         for constraint in LTuningClassifier._parameter_constraints[param]:
@@ -306,11 +316,25 @@ def _method_choices():
     return list(METHODS)
 
 
-def _estimator(args, method, verbose):
+def estimator_from_args(args, method, verbose=0, **overrides):
+    """The estimator that parsed :func:`add_training_options` arguments describe.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    method : str
+    verbose : int, default=0
+    **overrides
+        Estimator parameters that replace the parsed ones.
+
+    Returns
+    -------
+    estimator : LTuningClassifier
+    """
     from . import LTuningClassifier
 
     settings = {param: getattr(args, param) for _, param, _, _ in TRAINING_OPTIONS}
-    return LTuningClassifier(method=method, verbose=verbose, **settings)
+    return LTuningClassifier(method=method, verbose=verbose, **{**settings, **overrides})
 
 
 def build_parser():
@@ -339,7 +363,7 @@ def build_parser():
     )
     demo.add_argument("--n-train", type=int, default=2400, help="training pairs")
     demo.add_argument("--n-test", type=int, default=600, help="held-out test pairs")
-    _add_training_options(demo)
+    add_training_options(demo)
     demo.add_argument(
         "--verbose",
         type=int,
@@ -368,7 +392,7 @@ def build_parser():
     fit.add_argument(
         "--method", default="lt_prefix", choices=_method_choices(), help="method to train"
     )
-    _add_training_options(fit)
+    add_training_options(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(func=_fit)
 
