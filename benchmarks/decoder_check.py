@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import machine_line, report
-from sklearn_ltuning.cli import add_training_options, estimator_from_args
+from sklearn_ltuning.cli import add_training_options, estimator_from_args, fit_and_score
 
 
 def peak_rss_gib():
@@ -63,12 +62,7 @@ def main(argv=None):
     rows = []
     for method in args.methods:
         clf = estimator_from_args(args, method)
-        start = time.perf_counter()
-        clf.fit(X_train, y_train)
-        fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        acc = clf.score(X_test, y_test)
-        pred_s = time.perf_counter() - start
+        acc, fit_s, pred_s = fit_and_score(clf, X_train, y_train, X_test, y_test)
         rows.append((method, acc, clf.n_trainable_params_, fit_s, pred_s, peak_rss_gib()))
         print(
             f"{method}: accuracy {acc:.3f} (majority {majority:.3f}), fit {fit_s:.0f} s, "

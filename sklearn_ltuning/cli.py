@@ -33,12 +33,7 @@ def _demo(args):
     for i, method in enumerate(args.methods, 1):
         print(f"[{i}/{len(args.methods)}] training {method} ...", flush=True)
         clf = estimator_from_args(args, method, args.verbose)
-        start = time.perf_counter()
-        clf.fit(X_train, y_train)
-        fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        acc = clf.score(X_test, y_test)
-        pred_s = time.perf_counter() - start
+        acc, fit_s, pred_s = fit_and_score(clf, X_train, y_train, X_test, y_test)
         rows.append((method, acc, clf.n_trainable_params_, fit_s, pred_s))
         print(
             f"[{i}/{len(args.methods)}] {method}: test accuracy {acc:.3f} "
@@ -335,6 +330,16 @@ def estimator_from_args(args, method, verbose=0, **overrides):
 
     settings = {param: getattr(args, param) for _, param, _, _ in TRAINING_OPTIONS}
     return LTuningClassifier(method=method, verbose=verbose, **{**settings, **overrides})
+
+
+def fit_and_score(clf, X_train, y_train, X_test, y_test):
+    """Fit, then score on held-out data; returns (accuracy, fit seconds, predict seconds)."""
+    start = time.perf_counter()
+    clf.fit(X_train, y_train)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    acc = clf.score(X_test, y_test)
+    return acc, fit_s, time.perf_counter() - start
 
 
 def build_parser():
