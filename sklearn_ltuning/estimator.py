@@ -14,29 +14,18 @@ from sklearn.utils import check_random_state
 # has been stable since scikit-learn 1.2, and pyproject.toml pins scikit-learn >= 1.6.
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
-from .inputs import pad, tokenize, validate_texts
+from .inputs import check_target_type, pad, tokenize, validate_targets, validate_texts
 from .labels import embed_labels, encode_labels, resolve_label_texts, resolve_labels
 from .methods import METHODS, ltuning_methods, method_spec
+from .recipe import build_net, net_callbacks, resolve_recipe
 
 #: Positions an input must keep after the prefix takes its share.
 MIN_INPUT_POSITIONS = 8
-#: Fewest held-out rows with which ``early_stopping="auto"`` turns early stopping on.
-MIN_EARLY_STOPPING_ROWS = 50
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
 PREDICT_CHUNK = 2048
-
-
-def _check_target_type(y):
-    """sklearn's refusal of a continuous (regression) target, before X is read."""
-    if y is None or isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
-        return  # _check_y names these problems
-    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-    if values.dtype.kind == "f" and not np.isnan(values).any():
-        check_classification_targets(values)
 
 
 class LTuningClassifier(ClassifierMixin, BaseEstimator):
@@ -317,9 +306,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         import torch
 
         self._validate_params()
-        _check_target_type(y)
+        check_target_type(y)
         columns, feature_names = validate_texts(X, name="X")
-        y = self._check_y(y, len(columns[0]))
+        y = validate_targets(y, len(columns[0]))
         continuing = (continue_training or self.warm_start) and hasattr(self, "net_")
         if continuing:
             y_enc = self._encode_known(y)
@@ -408,38 +397,6 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         net.target_epochs = done + (self.max_epochs if epochs is None else epochs)
         net.partial_fit(arrays, y_enc)
 
-    def _check_y(self, y, n_samples):
-        if y is None:
-            raise ValueError("y is required: one class label per sample.")
-        if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
-            raise TypeError(f"y must be an array-like of class labels; got {type(y).__name__}.")
-        values = y.to_numpy() if hasattr(y, "to_numpy") else y
-        y = np.asarray(values, dtype=object)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per sample); got shape {y.shape}.")
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X and y have different lengths: X has {n_samples} samples, y has {len(y)}."
-            )
-        kinds = set()
-        for i, v in enumerate(y):
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                raise ValueError(f"y has a missing label (None/NaN) at position {i}.")
-            if isinstance(v, str):
-                kinds.add("str")
-            elif isinstance(v, (numbers.Integral, np.bool_, bool)):
-                kinds.add("int")
-            else:
-                raise TypeError(
-                    f"y must hold strings or integers; found {type(v).__name__} {v!r} at "
-                    f"position {i}."
-                )
-        if len(kinds) > 1:
-            raise TypeError("y mixes strings and integers; use one type for all labels.")
-        return y.astype(str) if kinds == {"str"} else y.astype(np.int64)
-
     def _encode_known(self, y):
         unseen = sorted({str(v) for v in y} - {str(c) for c in self.classes_})
         if unseen:
@@ -481,121 +438,20 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         return budget
 
     def _recipe(self, handle, n_columns, n_samples=None, n_classes=2):
-        """The settings that ``"auto"`` stands for, resolved for this backbone and X.
-
-        With an L-Tuning method and ``objective="binary"``, and on decoders, every
-        ``"auto"`` is the paper's scheme (one vector pooled over the joint pair, the pair head, a
-        constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
-        """
-        decoder = handle.shape.is_decoder
-        # The recipe is validated on encoders only; on decoders "auto" means the paper's
-        # scheme, the one that passes the decoder checks (BENCHMARKS.md, decoder sections).
-        ltuning = method_spec(self.method).label_conditioned
-        paper = (ltuning and self.objective == "binary") or decoder
-        pooling = self.pooling if self.pooling != "auto" else ("last" if decoder else "mean")
-        encoding = self.pair_encoding
-        if n_columns == 1:
-            encoding = "joint"
-        elif encoding == "auto":
-            encoding = "joint" if paper else ("cross" if decoder else "separate")
-        if not ltuning:
-            head = "class"
-        elif self.head == "auto":
-            head = "pair" if paper else "bilinear"
-        else:
-            head = self.head
-        head_init = self.head_init
-        if head == "pair":
-            head_init = "default"  # the pair head has no class weights to start from
-        elif head_init == "auto":
-            head_init = "default" if paper else "probe"
-        schedule = self.lr_schedule
-        if schedule == "auto":
-            schedule = "constant" if paper else "linear"
-        stopping = self.early_stopping
-        if stopping == "auto":
-            # Only where the held-out part can measure something: at least
-            # MIN_EARLY_STOPPING_ROWS rows, and a few per class.
-            n_valid = int(self.validation_fraction * (n_samples or 0))
-            stopping = not paper and n_valid >= MIN_EARLY_STOPPING_ROWS and n_valid >= 5 * n_classes
-        return {
-            "pooling": pooling,
-            "pair_encoding": encoding,
-            "head": head,
-            "head_init": head_init,
-            "lr_schedule": schedule,
-            "early_stopping": bool(stopping),
-        }
+        """What each ``"auto"`` resolves to for this backbone and X (:mod:`.recipe`)."""
+        return resolve_recipe(self.get_params(), handle.shape, n_columns, n_samples, n_classes)
 
     def _net_callbacks(self, recipe, n_samples=None):
-        from skorch.callbacks import ProgressBar
-
-        from .callbacks import StepValidation, WarmupLinearDecay
-
-        callbacks = list(self.callbacks or [])
-        if recipe["lr_schedule"] == "linear":
-            callbacks.append(("lr_schedule", WarmupLinearDecay()))
-        if recipe.get("early_stopping") and n_samples is not None:
-            # Every half epoch and before the first step, so the restored point can be
-            # the start (the frozen-feature probe) when training only overfits.
-            n_train = n_samples
-            if self.train_split is None:
-                n_train -= int(np.ceil(self.validation_fraction * n_samples))
-            every = max(-(-n_train // (2 * self.batch_size)), 1)
-            callbacks.append(("keep_best", StepValidation(every=every, keep_best=True)))
-        if self.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(("progress_bar", ProgressBar()))
-        return callbacks or None
+        return net_callbacks(self.get_params(), recipe, n_samples)
 
     def _build_net(
         self, handle, n_classes, recipe, label_hidden, label_embed, seed, n_samples=None
     ):
-        import torch
-        from skorch.dataset import ValidSplit
-
-        from .training import LTuningNet
-
-        train_split = self.train_split
-        if train_split is None and recipe.get("early_stopping"):
-            train_split = self.validation_fraction
-        if isinstance(train_split, numbers.Number) and not isinstance(train_split, bool):
-            train_split = ValidSplit(train_split, stratified=True, random_state=seed)
-        module_kwargs = {
-            "module__backbone": handle,
-            "module__n_classes": n_classes,
-            "module__prefix_length": self.prefix_length,
-            "module__pooling": recipe["pooling"],
-            "module__pair_encoding": recipe["pair_encoding"],
-            "module__label_hidden": label_hidden,
-        }
-        spec = method_spec(self.method)
-        if spec.label_conditioned:
-            module_kwargs["module__head"] = recipe["head"]
-            module_kwargs["module__label_embed"] = label_embed
-        for name in spec.module_params:
-            module_kwargs[f"module__{name}"] = getattr(self, name)
-        if recipe["head_init"] == "probe":
-            module_kwargs.update({f"module__{k}": v for k, v in spec.probe_start})
-        kwargs = {
-            "module": spec.module,
-            "criterion": torch.nn.CrossEntropyLoss,
-            "optimizer": torch.optim.AdamW,
-            "lr": self.lr,
-            "max_epochs": self.max_epochs,
-            "batch_size": self.batch_size,
-            "train_split": train_split,
-            "callbacks": self._net_callbacks(recipe, n_samples),
-            "device": handle.device.type if handle.device.index is None else str(handle.device),
-            "verbose": int(self.verbose),
-            "objective": self.objective,
-            "seed": seed,
-            # Lists of within-epoch scores make the epoch table unreadable; they stay in
-            # the history (plots read them there).
-            "callbacks__print_log__keys_ignored": ["step_scores", "best_step"],
-            **module_kwargs,
-            **(self.net_kwargs or {}),
-        }
-        return LTuningNet(**kwargs)
+        """The skorch net for this fit; a subclass may return another net class here."""
+        return build_net(
+            self.get_params(), handle, n_classes, recipe, label_hidden, label_embed, seed,
+            n_samples=n_samples,
+        )  # fmt: skip
 
     # --------------------------------------------------------------- prediction
     def _columns_message(self, n_columns):

@@ -370,3 +370,63 @@ class LengthGroupedBatchSampler:
 
     def __len__(self):
         return -(-len(self.lengths) // self.batch_size)
+
+
+def check_target_type(y):
+    """sklearn's refusal of a continuous (regression) target, before X is read."""
+    if y is None or isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+        return  # validate_targets names these problems
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if values.dtype.kind == "f" and not np.isnan(values).any():
+        from sklearn.utils.multiclass import check_classification_targets
+
+        check_classification_targets(values)
+
+
+def validate_targets(y, n_samples):
+    """Check y and return it as a 1-D array of str or int64 labels.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, 1)
+    n_samples : int
+        Rows of X.
+
+    Returns
+    -------
+    y : numpy.ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the problem (missing, mixed or non-label values, wrong shape or length).
+    """
+    if y is None:
+        raise ValueError("y is required: one class label per sample.")
+    if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+        raise TypeError(f"y must be an array-like of class labels; got {type(y).__name__}.")
+    values = y.to_numpy() if hasattr(y, "to_numpy") else y
+    y = np.asarray(values, dtype=object)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per sample); got shape {y.shape}.")
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X and y have different lengths: X has {n_samples} samples, y has {len(y)}."
+        )
+    kinds = set()
+    for i, v in enumerate(y):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            raise ValueError(f"y has a missing label (None/NaN) at position {i}.")
+        if isinstance(v, str):
+            kinds.add("str")
+        elif isinstance(v, (numbers.Integral, np.bool_, bool)):
+            kinds.add("int")
+        else:
+            raise TypeError(
+                f"y must hold strings or integers; found {type(v).__name__} {v!r} at position {i}."
+            )
+    if len(kinds) > 1:
+        raise TypeError("y mixes strings and integers; use one type for all labels.")
+    return y.astype(str) if kinds == {"str"} else y.astype(np.int64)

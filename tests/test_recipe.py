@@ -12,6 +12,7 @@ from sklearn_ltuning.callbacks import WarmupLinearDecay
 from sklearn_ltuning.inputs import single_text_frame, tokenize
 from sklearn_ltuning.labels import embed_labels, encode_labels
 from sklearn_ltuning.methods import METHODS
+from sklearn_ltuning.recipe import resolve_recipe
 
 PREMISES = ["a man plays in the park.", "the dog sleeps."]
 HYPOTHESES = ["a man plays.", "nobody sleeps in the house ."]
@@ -229,10 +230,12 @@ def test_early_stopping_restores_the_best_evaluated_point(tiny_bert):
 def test_early_stopping_auto_needs_enough_rows(tiny_bert):
     clf = LTuningClassifier(backbone=tiny_bert)
     handle = load_backbone(tiny_bert)
-    assert clf._recipe(handle, 2, n_samples=2400, n_classes=3)["early_stopping"] is True
-    assert clf._recipe(handle, 2, n_samples=48, n_classes=3)["early_stopping"] is False
+    params, shape = clf.get_params(), handle.shape
+    assert resolve_recipe(params, shape, 2, n_samples=2400, n_classes=3)["early_stopping"] is True
+    assert resolve_recipe(params, shape, 2, n_samples=48, n_classes=3)["early_stopping"] is False
     paper = LTuningClassifier(backbone=tiny_bert, objective="binary")
-    assert paper._recipe(handle, 2, n_samples=2400, n_classes=3)["early_stopping"] is False
+    paper_params = paper.get_params()
+    assert resolve_recipe(paper_params, shape, 2, 2400, n_classes=3)["early_stopping"] is False
 
 
 def test_probe_started_lt_prefix_barely_moves_the_frozen_features(tiny_bert):
