@@ -22,6 +22,7 @@ import pandas as pd
 
 from benchmarks import machine_line, report
 from sklearn_ltuning.cli import add_training_options, estimator_from_args, fit_and_score
+from sklearn_ltuning.methods import METHODS
 
 
 def peak_rss_gib():
@@ -32,9 +33,7 @@ def peak_rss_gib():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument(
-        "--methods", nargs="+", default=["lt_prefix", "lt_prompt", "prefix", "prompt"]
-    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--n-train", type=int, default=200)
     parser.add_argument("--n-test", type=int, default=100)
     # The estimator's settings, mapped as the command line maps them; this check's
