@@ -230,4 +230,36 @@ def init_head_from_probe(net, X, y, n_classes):
     full_intercept = np.zeros(n_classes, dtype=np.float32)
     full_coef[probe.classes_] = coef
     full_intercept[probe.classes_] = intercept
-    module.init_head_from_probe(full_coef, full_intercept)
+    scale = 0.0
+    if module.reads_zero_shot:
+        cosine = features @ module.label_embed.float().cpu().numpy().T / np.sqrt(features.shape[1])
+        scale = zero_shot_temperature(cosine, targets)
+    module.init_head_from_probe(full_coef, full_intercept, zero_shot_scale=scale)
+
+
+#: Temperatures the zero-shot reading chooses from (cosines are in [-1, 1]).
+ZERO_SHOT_TEMPERATURES = tuple(np.geomspace(1.0, 300.0, 41))
+
+
+def zero_shot_temperature(cosine, targets):
+    """The temperature ``t`` with the lowest training log-loss of ``softmax(t * cosine)``.
+
+    Scales the zero-shot reading of a label text to logits comparable with the
+    probe's, so a new label competes with the fitted ones on even terms.
+
+    Parameters
+    ----------
+    cosine : numpy.ndarray of shape (n_samples, n_labels)
+    targets : numpy.ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    temperature : float
+    """
+    from scipy.special import log_softmax
+
+    rows = np.arange(len(targets))
+    losses = [
+        -log_softmax(t * cosine, axis=1)[rows, targets].mean() for t in ZERO_SHOT_TEMPERATURES
+    ]
+    return float(ZERO_SHOT_TEMPERATURES[int(np.argmin(losses))])

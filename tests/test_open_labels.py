@@ -74,3 +74,11 @@ def test_classic_methods_refuse_new_labels(tiny_bert, texts):
     ).fit(X, y)
     with pytest.raises(ValueError, match="lt_prefix.*lt_prompt"):
         clf.predict_proba(X, labels={"a": "good", "b": "bad"})
+
+
+def test_open_labels_survive_save_and_load(fitted, texts, tmp_path):
+    X, _ = texts
+    labels = {"sport": "this is about sport", "good": "good", "bad": "bad"}
+    before = fitted.predict_proba(X, labels=labels)
+    loaded = LTuningClassifier.load(fitted.save(tmp_path / "model"))
+    np.testing.assert_allclose(loaded.predict_proba(X, labels=labels), before, rtol=1e-5, atol=1e-6)

@@ -260,3 +260,45 @@ def test_epoch_table_leaves_out_the_within_epoch_lists(tiny_bert, capsys):
     printed = capsys.readouterr().out
     assert "valid_loss" in printed and "step_scores" not in printed
     assert "step_scores" in clf.history_[-1]
+
+
+def test_zero_shot_start_keeps_the_probe_on_fitted_labels_and_reads_new_ones(handle):
+    module = _module(handle, pair_encoding="joint", head="bilinear")
+    assert module.reads_zero_shot
+    d = handle.shape.hidden_size
+    rng = np.random.default_rng(0)
+    coef, intercept = rng.normal(size=(3, d)), rng.normal(size=3)
+    module.init_head_from_probe(coef, intercept, zero_shot_scale=20.0)
+    f = torch.randn(5, d)
+    augmented = torch.cat([f, torch.ones(5, 1)], 1)
+    # Fitted labels: exactly the probe's scores.
+    expected = f @ torch.tensor(coef, dtype=torch.float32).T + torch.tensor(intercept).float()
+    torch.testing.assert_close(
+        augmented @ module.bilinear @ module.label_embed.T, expected, rtol=1e-4, atol=1e-3
+    )
+    # A label reading orthogonal to the fitted ones: the zero-shot cosine, 20 f.e / sqrt(d).
+    embed = module.label_embed.float()
+    new = torch.randn(d)
+    new -= embed.T @ torch.linalg.lstsq(embed.T, new[:, None]).solution[:, 0]
+    new /= new.norm()
+    torch.testing.assert_close(
+        augmented @ module.bilinear @ new, 20.0 * (f @ new) / d**0.5, rtol=1e-3, atol=1e-3
+    )
+    # Without the zero-shot part (or for pair features) that label scores zero.
+    plain = _module(handle, pair_encoding="joint", head="bilinear", zero_shot=False)
+    plain.init_head_from_probe(coef, intercept, zero_shot_scale=20.0)
+    torch.testing.assert_close(augmented @ plain.bilinear @ new, torch.zeros(5), rtol=0, atol=1e-3)
+    assert not _module(handle, pair_encoding="separate", head="bilinear").reads_zero_shot
+
+
+def test_zero_shot_temperature_fits_the_training_labels():
+    from sklearn_ltuning.training import ZERO_SHOT_TEMPERATURES, zero_shot_temperature
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, 200)
+    cosine = rng.normal(0, 0.05, (200, 3))
+    cosine[np.arange(200), targets] += 0.1  # informative: a large temperature fits
+    informative = zero_shot_temperature(cosine, targets)
+    noise = zero_shot_temperature(rng.normal(0, 0.05, (200, 3)), targets)
+    assert informative > 10 * noise
+    assert ZERO_SHOT_TEMPERATURES[0] <= noise <= informative <= ZERO_SHOT_TEMPERATURES[-1]

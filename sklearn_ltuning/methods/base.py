@@ -49,6 +49,12 @@ class MethodModule(nn.Module):
         label text, including ones not seen in training.
     label_embed : torch.Tensor of shape (n_classes, hidden_size), optional
         Unit-length frozen reading of each label text (``head="bilinear"`` only).
+    zero_shot : bool, default=True
+        Bilinear head on single texts only: start the part of ``W`` that fitted
+        label texts do not span at the zero-shot reading (cosine of the input's and
+        the label text's frozen readings, see :meth:`init_head_from_probe`), so a
+        new or reworded label text is read for what it says. False: that part
+        starts at zero (the least-norm probe start).
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
@@ -67,6 +73,7 @@ class MethodModule(nn.Module):
         pair_encoding="joint",
         head="pair",
         label_embed=None,
+        zero_shot=True,
     ):
         super().__init__()
         if pair_encoding not in PAIR_ENCODINGS:
@@ -81,6 +88,7 @@ class MethodModule(nn.Module):
         self.pooling = pooling
         self.pair_encoding = pair_encoding
         self.head_kind = head if self.label_conditioned else "class"
+        self.zero_shot = bool(zero_shot)
         shape = backbone.shape
         d = shape.hidden_size
         self.n_features = d if pair_encoding == "joint" else 4 * d
@@ -266,8 +274,13 @@ class MethodModule(nn.Module):
         )
         return scores.view(batch, n_labels)
 
+    @property
+    def reads_zero_shot(self):
+        """Whether the head keeps a zero-shot reading of label texts (see ``zero_shot``)."""
+        return self.head_kind == "bilinear" and self.zero_shot and self.pair_encoding == "joint"
+
     @torch.no_grad()
-    def init_head_from_probe(self, coef, intercept):
+    def init_head_from_probe(self, coef, intercept, zero_shot_scale=0.0):
         """Start the head at a linear probe fitted on the frozen features.
 
         Parameters
@@ -276,15 +289,25 @@ class MethodModule(nn.Module):
         intercept : array-like of shape (n_classes,)
             A multinomial logistic regression on :meth:`features` without virtual
             tokens.
+        zero_shot_scale : float, default=0.0
+            Bilinear head: the temperature ``t`` of the zero-shot reading
+            ``t cos(f, e)`` (fitted on the training data by
+            :func:`~sklearn_ltuning.training.init_head_from_probe`).
 
         Notes
         -----
-        K-way head: its weights and biases become the probe's. Bilinear head:
-        ``W`` is the least-norm solution of ``[f, 1]^T W e_k = probe score of class
-        k`` for every training label, ``W = C^T pinv(E)``, so the fitted labels
-        score exactly as the probe does; a label text outside the span of the fitted
-        ones reads the part of it that lies inside that span. The paper's pair head
-        has no class weights and is left as it is.
+        K-way head: its weights and biases become the probe's. Bilinear head, with
+        ``E`` the fitted labels' frozen readings and ``Z`` the zero-shot map
+        (``t / sqrt(d)`` times the identity on the unit-variance features, zero
+        when :attr:`reads_zero_shot` is false)::
+
+            W = Z + (C - Z E^T) pinv(E)^T
+
+        so every fitted label scores exactly as the probe does (``W e_k = c_k``),
+        while a label text's part outside the span of the fitted ones is read
+        zero-shot (``W e = Z e`` for ``e`` orthogonal to them). Training updates
+        ``W`` along fitted label readings only, so the zero-shot part stays. The
+        paper's pair head has no class weights and is left as it is.
         """
         device = next(self.parameters()).device
         coef = torch.as_tensor(coef, dtype=torch.float32, device=device)
@@ -294,8 +317,15 @@ class MethodModule(nn.Module):
             self.head.bias.copy_(intercept)
         elif self.head_kind == "bilinear":
             augmented = torch.cat([coef, intercept[:, None]], dim=1)  # (K, F + 1)
-            pinv = torch.linalg.pinv(self.label_embed.float())  # (d, K)
-            self.bilinear.copy_(augmented.T @ pinv.T)
+            embed = self.label_embed.float()  # (K, d)
+            zero_shot = torch.zeros_like(self.bilinear)  # (F + 1, d)
+            if self.reads_zero_shot and zero_shot_scale:
+                d = embed.shape[1]
+                # LayerNorm-ed features have norm sqrt(d): f / sqrt(d) . e is a cosine.
+                zero_shot[:d] = torch.eye(d, device=device) * (zero_shot_scale / d**0.5)
+            pinv = torch.linalg.pinv(embed)  # (d, K)
+            residual = augmented.T - zero_shot @ embed.T  # (F + 1, K)
+            self.bilinear.copy_(zero_shot + residual @ pinv.T)
 
     def n_trainable_parameters(self):
         """Number of trained numbers (method maps and head; nothing of the backbone)."""
