@@ -289,7 +289,8 @@ def add_training_options(parser, defaults=None):
 
 
 def _add_loading_options(parser):
-    """Options of commands that load a model folder (the caller's permissions)."""
+    """Options of commands that load a model folder: the folder, the caller's permissions."""
+    parser.add_argument("--model", required=True, help="model folder written by fit")
     parser.add_argument(
         "--backbone",
         default=None,
@@ -408,7 +409,6 @@ def build_parser():
         description="Write predictions (and probabilities) as CSV, in "
         "the input's row order, keeping its id column.",
     )
-    predict.add_argument("--model", required=True, help="model folder written by fit")
     _add_loading_options(predict)
     predict.add_argument("--input", required=True, help="CSV or JSONL file to predict")
     predict.add_argument("--output", required=True, help="CSV file to write")
@@ -423,7 +423,6 @@ def build_parser():
         help="accuracy, macro-F1, MCC and a per-class report",
         description="Score a saved model on a labelled CSV/JSONL file.",
     )
-    evaluate.add_argument("--model", required=True, help="model folder written by fit")
     _add_loading_options(evaluate)
     evaluate.add_argument("--input", required=True, help="labelled CSV or JSONL file")
     evaluate.add_argument("--label-col", default="label", help="column of true labels")

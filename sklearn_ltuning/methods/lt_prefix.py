@@ -41,18 +41,11 @@ class LTPrefix(MethodModule):
     label_conditioned = True
     injects = "prefix"
 
-    def __init__(
-        self,
-        backbone,
-        n_classes,
-        prefix_length,
-        pooling="mean",
-        label_hidden=None,
-        label_map="pooled",
-        max_initial_shift=0.3,
-        **kwargs,
-    ):
-        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden, **kwargs)
+    def __init__(self, *args, label_map="pooled", max_initial_shift=0.3, **kwargs):
+        # The base class takes (backbone, n_classes, prefix_length, pooling,
+        # label_hidden, ...) and keeps label_hidden as a buffer read below.
+        super().__init__(*args, **kwargs)
+        backbone, prefix_length, label_hidden = self.backbone, self.prefix_length, self.label_hidden
         self.label_map = label_map
         self.max_initial_shift = float(max_initial_shift)
         per_position = backbone.shape.n_layers * prefix_width(backbone.shape)
