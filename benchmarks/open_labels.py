@@ -121,13 +121,19 @@ def _cached(path, compute):
     return row
 
 
-def run_bbc(args, variant, handle):
+def bbc_data(args, handle):
+    """BBC train/test split and the zero-shot anchor's test predictions (shared by variants)."""
     train, test = load_bbc(args.n_train, args.n_test)
     names = list(CLASSES)
     X_test = [t for n in names for t in test[n]]
     y_test = np.array([n for n in names for _ in test[n]])
     anchor = zero_shot(handle, X_test, [CLASSES[n] for n in names], args.max_length)
-    anchor_pred = np.array(names)[anchor.argmax(1)]
+    return train, X_test, y_test, np.array(names)[anchor.argmax(1)]
+
+
+def run_bbc(args, variant, data):
+    train, X_test, y_test, anchor_pred = data
+    names = list(CLASSES)
     rows = []
     for held_out in names:
 
@@ -231,8 +237,9 @@ def main(argv=None):
             "| seen acc, paraphrased labels | zero-shot held-out | zero-shot 5-way | fit s |",
             "|---|---|---|---|---|---|---|---|",
         ]
+        data = bbc_data(args, handle)
         for variant in args.variants:
-            rows = run_bbc(args, variant, handle)
+            rows = run_bbc(args, variant, data)
             mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "held_out"}
             lines.append(
                 f"| {TITLES[variant]} | {_cell(mean, 'held_out_acc')} | "

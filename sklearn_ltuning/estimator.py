@@ -336,7 +336,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                     "or method='prompt' with this backbone."
                 )
             budget = self._input_budget(handle)
-            recipe = self._recipe(handle, len(columns), len(y), len(encoder.classes_))
+            recipe = resolve_recipe(
+                self.get_params(), handle.shape, len(columns), len(y), len(encoder.classes_)
+            )
             label_hidden, label_embed = self._label_readings(handle, label_texts_, recipe)
             y_enc = encoder.transform(y)
         encoding = tokenize(handle.tokenizer, columns, budget)
@@ -344,7 +346,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         if continuing:
             # Settings changed since the last fit take effect for the continued run.
             net.set_params(
-                callbacks=self._net_callbacks(self.recipe_, len(y_enc)),
+                callbacks=net_callbacks(self.get_params(), self.recipe_, len(y_enc)),
                 verbose=int(self.verbose),
             )
             self._train(net, arrays, y_enc, epochs, continuing=True)
@@ -436,13 +438,6 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                 f"{limit - MIN_INPUT_POSITIONS}."
             )
         return budget
-
-    def _recipe(self, handle, n_columns, n_samples=None, n_classes=2):
-        """What each ``"auto"`` resolves to for this backbone and X (:mod:`.recipe`)."""
-        return resolve_recipe(self.get_params(), handle.shape, n_columns, n_samples, n_classes)
-
-    def _net_callbacks(self, recipe, n_samples=None):
-        return net_callbacks(self.get_params(), recipe, n_samples)
 
     def _build_net(
         self, handle, n_classes, recipe, label_hidden, label_embed, seed, n_samples=None

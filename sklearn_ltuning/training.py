@@ -104,7 +104,7 @@ class LTuningNet(NeuralNetClassifier):
 
         The one prediction path: skorch's dataset, :meth:`get_iterator` (dataset
         order, padding trimmed per batch by :func:`~sklearn_ltuning.inputs.collate`)
-        and the module's forward, as in skorch's ``forward_iter``, plus the label
+        and skorch's ``infer``, as in ``forward_iter``, plus the label
         texts that ``predict(X, labels=...)`` scores instead of the fitted ones.
         Passing them as arguments (not swapping the module's buffers) keeps
         concurrent predictions with different labels independent.
@@ -131,10 +131,8 @@ class LTuningNet(NeuralNetClassifier):
         with torch.inference_mode():
             for batch in self.get_iterator(self.get_dataset(arrays), training=False):
                 Xi, _ = unpack_data(batch)
-                Xi = to_tensor(Xi, device=self.device)
-                out.append(self.module_(**Xi, **extra).float().cpu().numpy())
-        n_labels = self.module_.n_classes if label_hidden is None else label_hidden.shape[0]
-        return np.concatenate(out) if out else np.empty((0, n_labels), dtype=np.float32)
+                out.append(self.infer(Xi, **extra).float().cpu().numpy())
+        return np.concatenate(out)
 
     def _pair_labels(self, y):
         """Half true labels (target 1), half random wrong labels (target 0)."""
