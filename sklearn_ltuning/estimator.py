@@ -86,8 +86,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         L-Tuning only (the classic methods have a K-way linear head). ``"pair"``:
         the paper's head, "does this label fit" from the input read with the label's
         virtual tokens. ``"bilinear"``: that score plus ``[f, 1]^T W e_y`` with
-        ``e_y`` the label text's own frozen reading, a label-aware linear classifier
-        that can start from the frozen-feature probe and reads new label texts.
+        ``e_y`` the label text's own frozen reading and ``W = Z + R pinv(E)^T`` (only
+        the per-class residual ``R`` trained; ``Z`` a zero-shot reading on single
+        texts), a label-aware linear classifier that can start from the
+        frozen-feature probe and reads new label texts (:doc:`/open_labels`).
         ``"auto"``: ``"bilinear"``, or ``"pair"`` with ``objective="binary"``.
     head_init : {"auto", "probe", "default"}, default="auto"
         ``"probe"``: before training, fit a logistic regression (C chosen by

@@ -32,8 +32,11 @@ import numpy as np
 from .methods import method_spec
 
 FORMAT = "sklearn_ltuning"
-#: Version 2 added ``recipe_``, ``random_state`` and ``backbone.weights_sha256``.
-FORMAT_VERSION = 2
+#: Version 2 added ``recipe_``, ``random_state`` and ``backbone.weights_sha256``; version 3
+#: stores the bilinear head as its trained per-class residual and zero-shot temperature
+#: (``label_residual``, ``zero_shot_scale``; version-2 ``bilinear`` weights are converted
+#: when loaded, see :class:`~sklearn_ltuning.methods.MethodModule`).
+FORMAT_VERSION = 3
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 

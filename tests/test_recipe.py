@@ -83,14 +83,25 @@ def _module(handle, method="lt_prefix", **kwargs):
     )
 
 
-def test_bilinear_head_adds_f_plus_one_by_d_parameters(handle):
+def _all_scores(module, f, embed=None):
+    """The bilinear part of every (row, label) score: (rows, labels)."""
+    n_labels = (module.label_embed if embed is None else embed).shape[0]
+    idx = torch.arange(n_labels).repeat(f.shape[0])
+    return module.bilinear_scores(f.repeat_interleave(n_labels, 0), idx, embed).view(-1, n_labels)
+
+
+def test_bilinear_head_adds_f_plus_one_parameters_per_class(handle):
     d = handle.shape.hidden_size
     paper = _module(handle, pair_encoding="joint", head="pair").n_trainable_parameters()
     joint = _module(handle, pair_encoding="joint", head="bilinear").n_trainable_parameters()
     four = _module(handle, pair_encoding="separate", head="bilinear").n_trainable_parameters()
-    assert joint - paper == (d + 1) * d
-    # four blocks: the pair head reads 4d features (2 x 3d more) and W has 4d + 1 rows
-    assert four - paper == (4 * d + 1) * d + 2 * 3 * d
+    assert joint - paper == (d + 1) * 3  # R: one column per fitted class (3)
+    # four blocks: the pair head reads 4d features (2 x 3d more) and R has 4d + 1 rows
+    assert four - paper == (4 * d + 1) * 3 + 2 * 3 * d
+    # The zero-shot temperature is saved with the weights but never trained.
+    module = _module(handle, pair_encoding="joint", head="bilinear")
+    assert "zero_shot_scale" in module.state_dict()
+    assert "zero_shot_scale" not in dict(module.named_parameters())
 
 
 def test_probe_start_reproduces_the_probe_scores_on_the_fitted_labels(handle):
@@ -99,10 +110,12 @@ def test_probe_start_reproduces_the_probe_scores_on_the_fitted_labels(handle):
     coef, intercept = rng.normal(size=(3, module.n_features)), rng.normal(size=3)
     module.init_head_from_probe(coef, intercept)
     f = torch.randn(5, module.n_features)
-    augmented = torch.cat([f, torch.ones(5, 1)], 1)
-    scores = augmented @ module.bilinear @ module.label_embed.T  # (5, K)
     expected = f @ torch.tensor(coef, dtype=torch.float32).T + torch.tensor(intercept).float()
-    torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(_all_scores(module, f), expected, rtol=1e-4, atol=1e-4)
+    # The fitted texts given as new ones read the same.
+    torch.testing.assert_close(
+        _all_scores(module, f, module.label_embed), expected, rtol=1e-4, atol=1e-3
+    )
 
 
 def test_fitted_model_starts_at_the_frozen_probe(tiny_bert):
@@ -270,25 +283,49 @@ def test_zero_shot_start_keeps_the_probe_on_fitted_labels_and_reads_new_ones(han
     coef, intercept = rng.normal(size=(3, d)), rng.normal(size=3)
     module.init_head_from_probe(coef, intercept, zero_shot_scale=20.0)
     f = torch.randn(5, d)
-    augmented = torch.cat([f, torch.ones(5, 1)], 1)
     # Fitted labels: exactly the probe's scores.
     expected = f @ torch.tensor(coef, dtype=torch.float32).T + torch.tensor(intercept).float()
-    torch.testing.assert_close(
-        augmented @ module.bilinear @ module.label_embed.T, expected, rtol=1e-4, atol=1e-3
-    )
+    torch.testing.assert_close(_all_scores(module, f), expected, rtol=1e-4, atol=1e-3)
     # A label reading orthogonal to the fitted ones: the zero-shot cosine, 20 f.e / sqrt(d).
     embed = module.label_embed.float()
     new = torch.randn(d)
     new -= embed.T @ torch.linalg.lstsq(embed.T, new[:, None]).solution[:, 0]
     new /= new.norm()
     torch.testing.assert_close(
-        augmented @ module.bilinear @ new, 20.0 * (f @ new) / d**0.5, rtol=1e-3, atol=1e-3
+        _all_scores(module, f, new[None])[:, 0], 20.0 * (f @ new) / d**0.5, rtol=1e-3, atol=1e-3
     )
     # Without the zero-shot part (or for pair features) that label scores zero.
     plain = _module(handle, pair_encoding="joint", head="bilinear", zero_shot=False)
     plain.init_head_from_probe(coef, intercept, zero_shot_scale=20.0)
-    torch.testing.assert_close(augmented @ plain.bilinear @ new, torch.zeros(5), rtol=0, atol=1e-3)
+    torch.testing.assert_close(
+        _all_scores(plain, f, new[None])[:, 0], torch.zeros(5), rtol=0, atol=1e-3
+    )
     assert not _module(handle, pair_encoding="separate", head="bilinear").reads_zero_shot
+
+
+def test_training_the_residual_leaves_the_zero_shot_reading_of_new_labels(handle):
+    # Only R is trained: whatever it learns, a label text orthogonal to the fitted
+    # ones keeps its zero-shot score (the failure this guards against: training W
+    # itself let Adam wear that reading down).
+    module = _module(handle, pair_encoding="joint", head="bilinear")
+    d = handle.shape.hidden_size
+    rng = np.random.default_rng(1)
+    module.init_head_from_probe(rng.normal(size=(3, d)), rng.normal(size=3), zero_shot_scale=20.0)
+    embed = module.label_embed.float()
+    new = torch.randn(d)
+    new -= embed.T @ torch.linalg.lstsq(embed.T, new[:, None]).solution[:, 0]
+    new /= new.norm()
+    f = torch.randn(6, d)
+    before = _all_scores(module, f, new[None])
+    fitted_before = _all_scores(module, f).detach()
+    optimizer = torch.optim.AdamW([module.label_residual], lr=0.1)
+    for _ in range(20):
+        loss = torch.nn.functional.cross_entropy(_all_scores(module, f), torch.arange(6) % 3)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert (_all_scores(module, f) - fitted_before).abs().max() > 1.0  # training moved R
+    torch.testing.assert_close(_all_scores(module, f, new[None]), before, rtol=1e-4, atol=1e-3)
 
 
 def test_zero_shot_temperature_fits_the_training_labels():

@@ -44,17 +44,20 @@ class MethodModule(nn.Module):
         "this label fits / does not fit" from the features read with the label's
         virtual tokens, ``o = C(M(x, p_y))``. ``"bilinear"``: that score plus
         ``[f, 1]^T W e_y``, where ``e_y`` is the label text's own frozen reading
-        (``label_embed``): a label-aware linear classifier that can start from what
-        the frozen model knows (:meth:`init_head_from_probe`) and that reads any
-        label text, including ones not seen in training.
+        (``label_embed``) and ``W = Z + R pinv(E)^T``: ``Z`` a fixed zero-shot map,
+        ``E`` the fitted label texts' readings and ``R`` (``label_residual``, one
+        column per fitted class) the trained part. A label-aware linear classifier
+        that can start from what the frozen model knows (:meth:`init_head_from_probe`)
+        and that reads any label text, including ones not seen in training.
     label_embed : torch.Tensor of shape (n_classes, hidden_size), optional
         Unit-length frozen reading of each label text (``head="bilinear"`` only).
     zero_shot : bool, default=True
-        Bilinear head on single texts only: start the part of ``W`` that fitted
-        label texts do not span at the zero-shot reading (cosine of the input's and
-        the label text's frozen readings, see :meth:`init_head_from_probe`), so a
-        new or reworded label text is read for what it says. False: that part
-        starts at zero (the least-norm probe start).
+        Bilinear head on single texts only: read every label text zero-shot as well
+        (``Z``: the cosine of the input's and the label text's frozen readings at a
+        fitted temperature, see :meth:`init_head_from_probe`), so a new or reworded
+        label text is read for what it says. ``Z`` is not trained: training moves
+        only the fitted classes' residuals, so it cannot wear the zero-shot reading
+        down. False: ``Z = 0`` (the least-norm probe start).
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
@@ -104,8 +107,15 @@ class MethodModule(nn.Module):
             self.head = nn.Linear(self.n_features, 2, bias=False)
             nn.init.zeros_(self.head.weight)
             if head == "bilinear":
-                # Zero until init_head_from_probe: every label scores the same at first.
-                self.bilinear = nn.Parameter(torch.zeros(self.n_features + 1, d))
+                # W = Z + R pinv(E)^T with only R trained: one column per fitted class,
+                # so training sharpens the fitted classes without touching how a new
+                # label text is read (Z, and its share of R through pinv(E)). Training
+                # W itself (F + 1 by d) let Adam move every direction of W at once
+                # (BENCHMARKS.md, open labels). Zero until init_head_from_probe.
+                self.label_residual = nn.Parameter(torch.zeros(self.n_features + 1, n_classes))
+                # The zero-shot temperature t (Z = t / sqrt(d) I on the first d
+                # features); saved with the weights, fitted by init_head_from_probe.
+                self.register_buffer("zero_shot_scale", torch.zeros(()))
         else:
             self.head = nn.Linear(self.n_features, self.n_classes)
         if label_hidden is not None:
@@ -222,10 +232,38 @@ class MethodModule(nn.Module):
         logits = self.head(f)
         scores = logits[:, 1] - logits[:, 0]
         if self.head_kind == "bilinear":
-            embed = self.label_embed if label_embed is None else label_embed
-            e = embed.index_select(0, label_idx)
-            w, bias = self.bilinear[:-1], self.bilinear[-1]
-            scores = scores + ((f @ w) * e).sum(-1) + e @ bias
+            scores = scores + self.bilinear_scores(f, label_idx, label_embed)
+        return scores
+
+    def bilinear_scores(self, f, label_idx, label_embed=None):
+        """The bilinear head's part of each score, ``[f, 1]^T W e_y``.
+
+        Parameters
+        ----------
+        f : torch.Tensor of shape (batch, n_features)
+            Features from :meth:`encode`.
+        label_idx : torch.LongTensor of shape (batch,)
+            The label paired with each row.
+        label_embed : torch.Tensor of shape (n_labels, hidden_size), optional
+            Frozen readings of other label texts; ``None``: the fitted ones.
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (batch,)
+        """
+        residual = self.label_residual  # (F + 1, K fitted)
+        fa = torch.cat([f, f.new_ones(f.shape[0], 1)], dim=1)
+        if label_embed is None:  # the fitted labels: pinv(E)^T e_k is the k-th unit vector
+            e = self.label_embed.index_select(0, label_idx)
+            scores = (fa * residual.T.index_select(0, label_idx)).sum(-1)
+        else:  # any label text: its share of each fitted class's residual
+            e = label_embed.index_select(0, label_idx)
+            route = e.float() @ torch.linalg.pinv(self.label_embed.float())  # (batch, K)
+            scores = ((fa @ residual) * route.to(fa.dtype)).sum(-1)
+        if self.reads_zero_shot:
+            d = e.shape[1]
+            # LayerNorm-ed features have norm sqrt(d): f / sqrt(d) . e is a cosine.
+            scores = scores + self.zero_shot_scale * (f[:, :d] * e).sum(-1) / d**0.5
         return scores
 
     def forward(
@@ -292,22 +330,22 @@ class MethodModule(nn.Module):
         zero_shot_scale : float, default=0.0
             Bilinear head: the temperature ``t`` of the zero-shot reading
             ``t cos(f, e)`` (fitted on the training data by
-            :func:`~sklearn_ltuning.training.init_head_from_probe`).
+            :func:`~sklearn_ltuning.training.init_head_from_probe`); ignored when
+            :attr:`reads_zero_shot` is false.
 
         Notes
         -----
         K-way head: its weights and biases become the probe's. Bilinear head, with
-        ``E`` the fitted labels' frozen readings and ``Z`` the zero-shot map
-        (``t / sqrt(d)`` times the identity on the unit-variance features, zero
-        when :attr:`reads_zero_shot` is false)::
+        ``E`` the fitted labels' frozen readings, ``Z`` the zero-shot map (``t / sqrt(d)``
+        times the identity on the unit-variance features, zero when
+        :attr:`reads_zero_shot` is false) and ``C`` the probe's weights::
 
-            W = Z + (C - Z E^T) pinv(E)^T
+            W = Z + R pinv(E)^T,   R = C - Z E^T
 
         so every fitted label scores exactly as the probe does (``W e_k = c_k``),
         while a label text's part outside the span of the fitted ones is read
-        zero-shot (``W e = Z e`` for ``e`` orthogonal to them). Training updates
-        ``W`` along fitted label readings only, so the zero-shot part stays. The
-        paper's pair head has no class weights and is left as it is.
+        zero-shot (``W e = Z e`` for ``e`` orthogonal to them). Only ``R`` is
+        trained. The paper's pair head has no class weights and is left as it is.
         """
         device = next(self.parameters()).device
         coef = torch.as_tensor(coef, dtype=torch.float32, device=device)
@@ -318,14 +356,24 @@ class MethodModule(nn.Module):
         elif self.head_kind == "bilinear":
             augmented = torch.cat([coef, intercept[:, None]], dim=1)  # (K, F + 1)
             embed = self.label_embed.float()  # (K, d)
-            zero_shot = torch.zeros_like(self.bilinear)  # (F + 1, d)
-            if self.reads_zero_shot and zero_shot_scale:
-                d = embed.shape[1]
-                # LayerNorm-ed features have norm sqrt(d): f / sqrt(d) . e is a cosine.
-                zero_shot[:d] = torch.eye(d, device=device) * (zero_shot_scale / d**0.5)
-            pinv = torch.linalg.pinv(embed)  # (d, K)
-            residual = augmented.T - zero_shot @ embed.T  # (F + 1, K)
-            self.bilinear.copy_(zero_shot + residual @ pinv.T)
+            scale = float(zero_shot_scale) if self.reads_zero_shot else 0.0
+            d = embed.shape[1]
+            residual = augmented.T.clone()
+            residual[:d] -= embed.T * (scale / d**0.5)  # R = C - Z E^T
+            self.label_residual.copy_(residual)
+            self.zero_shot_scale.fill_(scale)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Models saved before R was the trained part (format version 2) hold W itself,
+        # (F + 1) by d: their fitted classes' columns are W E^T, exactly; how they read
+        # new label texts is not kept (no zero-shot part: the least-norm reading).
+        old = state_dict.pop(prefix + "bilinear", None)
+        if old is not None and self.head_kind == "bilinear" and self.label_embed is not None:
+            state_dict.setdefault(prefix + "label_residual", old @ self.label_embed.T.to(old))
+            state_dict.setdefault(prefix + "zero_shot_scale", old.new_zeros(()))
+        elif old is not None:
+            state_dict[prefix + "bilinear"] = old  # let strict loading name the mismatch
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def n_trainable_parameters(self):
         """Number of trained numbers (method maps and head; nothing of the backbone)."""
