@@ -277,7 +277,7 @@ def main(argv=None):
             "",
             f"Command: `{command}`  ",
             f"{machine_line()} {args.sst2_train} training / {args.sst2_test} {args.split} "
-            "sentences (seed 0), {args.sst2_epochs} epochs. Texts: "
+            f"sentences (seed 0), {args.sst2_epochs} epochs. Texts: "
             + "; ".join(f"{k}: '{' / '.join(v.values())}'" for k, v in SST2_TEXTS.items()),
             "",
             "| variant | fitted texts | "
