@@ -742,17 +742,29 @@ def report(args):
         raise SystemExit(f"No results in {args.out}; run the benchmark first.")
     table_md, summary = tables(results)
     claims_md = claims(results, summary)
-    plots = plot_curves(results, summary, PLOTS)
+    # Another results folder (e.g. the full training sets) gets its own plots and its
+    # own marked section, so it never overwrites the default table's.
+    default = Path(args.out).resolve() == Path(DEFAULT_OUT).resolve()
+    tag = "reproduce" if default else f"reproduce:{Path(args.out).name}"
+    plots = plot_curves(results, summary, PLOTS if default else PLOTS / Path(args.out).name)
     finished = sorted(r["finished"] for r in results)
     total_fit = sum(r.get("fit_s", 0) + r.get("predict_s", 0) for r in results)
-    header = (
-        "### Reproduction: the paper's claims and the alternatives (benchmarks/reproduce.py)\n\n"
+    command = (
         "Command: `python benchmarks/reproduce.py --data-dir ../shared/data` (defaults: "
         "800 training / 200 validation / at most 1,000 test examples, 3 epochs, batch 16, "
         "max_length 128, prefix_length 8, learning rates 1e-3 and 5e-3, full fine-tuning "
         "3e-5 and 1e-4), then `python benchmarks/reproduce.py --report --write` for the "
         "tables and plots.  \n"
-        f"Machine: {platform.machine()}, 2 CPU cores, CPU only; runs finished "
+        if default
+        else f"Results folder `{_relative(args.out)}` (the commands that filled it are "
+        "given next to this section); tables and plots: `python -m benchmarks.reproduce "
+        f"--out {_relative(args.out)} --report --write`.  \n"
+    )
+    title = "the paper's claims and the alternatives" if default else Path(args.out).name
+    header = (
+        f"### Reproduction: {title} (benchmarks/reproduce.py)\n\n"
+        + command
+        + f"Machine: {platform.machine()}, 2 CPU cores, CPU only; runs finished "
         f"{finished[0][:16]} to {finished[-1][:16]} (UTC). {len(results)} configurations, "
         f"{total_fit / 60:.0f} min of fitting and predicting in total. Raw results: "
         f"`{_relative(args.out)}/*.json`.\n\n"
@@ -762,13 +774,13 @@ def report(args):
         "so). Learning rate per method chosen on validation accuracy only (seed 0); the "
         "other seeds reuse it. Mean ± standard deviation over seeds.\n"
     )
-    plot_md = "\n".join(f"![convergence {p.stem}](docs/_static/benchmarks/{p.name})" for p in plots)
+    plot_md = "\n".join(f"![convergence {p.stem}]({_relative(p)})" for p in plots)
     text = "\n".join([header, table_md, "#### Claims, measured\n", claims_md, plot_md])
     print(text)
     if args.write:
         # Between markers, so a rerun replaces its own section and docs/results.md
         # can include exactly this part of BENCHMARKS.md.
-        start_mark, end_mark = "<!-- reproduce:start -->", "<!-- reproduce:end -->"
+        start_mark, end_mark = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
         section = f"{start_mark}\n{text}\n{end_mark}\n"
         bench = BENCHMARKS_FILE
         old = bench.read_text()
