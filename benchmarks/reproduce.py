@@ -208,22 +208,36 @@ class _HFClassifier:
         return net, proba, fit_s, predict_s, n_params
 
 
-def _pooled_module(model, n_classes):
+def _pooled_module(model, n_classes, pairs=False):
+    """The whole backbone trained with a linear head on the recipe's pooling.
+
+    Pairs: the four blocks ``[u, v, |u - v|, u * v]`` of each text's mean over its own
+    positions of one forward (the recipe's ``pair_encoding="cross"``), LayerNorm-ed as
+    the package's heads read them; single texts: the mean over all positions.
+    """
     import torch
     from torch import nn
 
-    from sklearn_ltuning.backbones.injection import pool
+    from sklearn_ltuning.backbones.injection import pair_blocks, pool
+
+    d = model.config.hidden_size
 
     class FullFineTune(nn.Module):
         def __init__(self):
             super().__init__()
             self.model = model
-            self.head = nn.Linear(model.config.hidden_size, n_classes)
+            self.norm = nn.LayerNorm(d, elementwise_affine=False)
+            self.head = nn.Linear(4 * d if pairs else d, n_classes)
 
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
+        def forward(self, input_ids, attention_mask, token_type_ids=None, segment_ids=None):
             kwargs = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-            return self.head(pool(out.last_hidden_state, attention_mask, "mean"))
+            hidden = out.last_hidden_state
+            if pairs:
+                u = self.norm(pool(hidden, segment_ids == 1, "mean"))
+                v = self.norm(pool(hidden, segment_ids == 2, "mean"))
+                return self.head(pair_blocks(u, v))
+            return self.head(self.norm(pool(hidden, attention_mask, "mean")))
 
     torch.manual_seed(0)
     return FullFineTune()
@@ -243,7 +257,7 @@ def run_hf(kind, data, lr, seed, args):
         model = copy.deepcopy(handle.model).train()
         for p in model.parameters():
             p.requires_grad_(True)
-        module = _pooled_module(model, len(classes))
+        module = _pooled_module(model, len(classes), pairs=data["pairs"])
     else:
         from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 
@@ -268,7 +282,7 @@ def run_hf(kind, data, lr, seed, args):
                 super().__init__()
                 self.peft = peft_model
 
-            def forward(self, input_ids, attention_mask, token_type_ids=None):
+            def forward(self, input_ids, attention_mask, token_type_ids=None, segment_ids=None):
                 kwargs = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
                 return self.peft(
                     input_ids=input_ids, attention_mask=attention_mask, **kwargs
