@@ -13,8 +13,8 @@ Variants (``--variants``):
 * ``W``: the head as trained up to format version 2, ``W`` ((F + 1) by d) itself;
 * ``R``: the adopted form ``W = Z + R pinv(E)^T`` with only ``R`` (one column per
   fitted class) trained and the zero-shot map ``Z`` fixed;
-* ``R-fast``: ``R`` at a 20 times higher rate (about the step that training ``W``
-  takes on the fitted classes' scores);
+* ``R-fast``: ``R`` at a 20 times higher rate (faster-moving fitted scores, as
+  training ``W`` gives);
 * ``R-dropout``: ``R-fast`` plus a trained temperature and, in half of the batches,
   one fitted label scored as if it were new (label-text dropout);
 * ``R-rbf``: ``R`` routed to label texts by a sharper kernel on label-text similarity,

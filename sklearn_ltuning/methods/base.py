@@ -251,16 +251,15 @@ class MethodModule(nn.Module):
         -------
         scores : torch.Tensor of shape (batch,)
         """
-        residual = self.label_residual  # (F + 1, K fitted)
+        weights = self.label_residual.T  # (K fitted, F + 1): R e_k for a fitted label
+        if label_embed is not None:  # any label text: its share of each fitted residual
+            route = label_embed.float() @ torch.linalg.pinv(self.label_embed.float())
+            weights = route.to(weights.dtype) @ weights  # (n_labels, F + 1)
         fa = torch.cat([f, f.new_ones(f.shape[0], 1)], dim=1)
-        if label_embed is None:  # the fitted labels: pinv(E)^T e_k is the k-th unit vector
-            e = self.label_embed.index_select(0, label_idx)
-            scores = (fa * residual.T.index_select(0, label_idx)).sum(-1)
-        else:  # any label text: its share of each fitted class's residual
-            e = label_embed.index_select(0, label_idx)
-            route = e.float() @ torch.linalg.pinv(self.label_embed.float())  # (batch, K)
-            scores = ((fa @ residual) * route.to(fa.dtype)).sum(-1)
+        scores = (fa * weights.index_select(0, label_idx)).sum(-1)
         if self.reads_zero_shot:
+            embed = self.label_embed if label_embed is None else label_embed
+            e = embed.index_select(0, label_idx)
             d = e.shape[1]
             # LayerNorm-ed features have norm sqrt(d): f / sqrt(d) . e is a cosine.
             scores = scores + self.zero_shot_scale * (f[:, :d] * e).sum(-1) / d**0.5
