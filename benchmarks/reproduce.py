@@ -57,6 +57,9 @@ VARIANT_PARAMS = {
     "prefix:recipe": {"method": "prefix"},
     "lt_prompt:recipe": {"method": "lt_prompt"},
     "prompt:recipe": {"method": "prompt"},
+    # The recipe with class weights in the loss (for imbalanced CoLA; chosen on validation).
+    "lt_prefix:balanced": {"method": "lt_prefix", "class_weight": "balanced"},
+    "prefix:balanced": {"method": "prefix", "class_weight": "balanced"},
 }
 VARIANTS = list(VARIANT_PARAMS)
 ANCHORS = ["majority", "tfidf_lr", "frozen_lr", "peft_prompt", "peft_prefix", "full_finetune"]
@@ -151,8 +154,13 @@ def run_ltuning(data, variant, lr, seed, args):
     proba = clf.predict_proba(X_te)
     predict_s = time.perf_counter() - start
     curve = convergence_curve(clf.history_)
+    # Validation metrics of the kept point, for choosing settings without the test set
+    # (valid_acc in the history is the last scored point, not necessarily the kept one).
+    valid = _metrics(y_va, clf.predict_proba(X_va), clf.classes_)
     return {
         **_metrics(y_te, proba, clf.classes_),
+        "valid_mcc": valid["mcc"],
+        "valid_accuracy": valid["accuracy"],
         "valid_loss": float(clf.history_[-1, "valid_loss"]),
         "valid_acc": float(clf.history_[-1, "valid_acc"]),
         "n_params": int(clf.n_trainable_params_),
@@ -531,6 +539,8 @@ LABELS = {
     "prefix:recipe": "prefix tuning, recipe",
     "lt_prompt:recipe": "LT-prompt, recipe",
     "prompt:recipe": "prompt tuning, recipe",
+    "lt_prefix:balanced": "LT-prefix, recipe + class_weight='balanced'",
+    "prefix:balanced": "prefix tuning, recipe + class_weight='balanced'",
     "peft_prompt": "PEFT prompt tuning",
     "peft_prefix": "PEFT prefix tuning",
     "full_finetune": "full fine-tuning",
@@ -643,6 +653,10 @@ def claims(results, summary):
         row("prefix tuning recipe − prefix tuning", "prefix:recipe", "prefix")
         row("LT-prefix recipe − full fine-tuning (within 0.02?)", "lt_prefix:recipe",
             "full_finetune", 0.02)  # fmt: skip
+        row("LT-prefix balanced − LT-prefix recipe, MCC", "lt_prefix:balanced",
+            "lt_prefix:recipe", metric=mcc)  # fmt: skip
+        row("LT-prefix balanced − prefix tuning balanced, MCC", "lt_prefix:balanced",
+            "prefix:balanced", metric=mcc)  # fmt: skip
         lines.append("")
         # Convergence: steps L-Tuning needs to reach the counterpart's final valid loss.
         lines.append(
@@ -721,6 +735,8 @@ def plot_curves(results, summary, folder):
     for (dataset, backbone), runs in sorted(groups.items()):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for r in sorted(runs, key=lambda r: VARIANTS.index(r["method"])):
+            if r["method"] not in styles:
+                continue  # class-weighted runs: their validation loss is weighted too
             color, style = styles[r["method"]]
             label = f"{LABELS[r['method']]} (lr {r['lr']:g})"
             for ax, metric in zip(axes, ("valid_loss", "valid_acc"), strict=True):

@@ -207,6 +207,23 @@ def _label_texts(value):
     return value
 
 
+def _class_weight(value):
+    """``--class-weight``: ``balanced``, ``none`` or a JSON object class -> weight."""
+    import json
+
+    if value.lower() in ("balanced", "none"):
+        return None if value.lower() == "none" else "balanced"
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(
+            "must be balanced, none or a JSON object class -> weight, e.g. '{\"1\": 2.0}'"
+        )
+    return parsed
+
+
 def _auto_or_bool(value):
     """``auto``, ``true`` or ``false`` (any case)."""
     lowered = value.lower()
@@ -239,6 +256,9 @@ TRAINING_OPTIONS = (
      "hold out --validation-fraction, keep the best point ('auto': on for the recipe with "
      "enough data)"),
     ("--validation-fraction", "validation_fraction", float, "held-out share for early stopping"),
+    ("--class-weight", "class_weight", _class_weight,
+     "class weights in the loss: 'balanced' (n / (K * n_class)), a JSON object class -> "
+     "weight, or none"),
     ("--max-length", "max_length", int, "longest input in tokens"),
     ("--epochs", "max_epochs", int, "training epochs"),
     ("--batch-size", "batch_size", int, "inputs per step"),
@@ -280,7 +300,9 @@ def add_training_options(parser, defaults=None):
     defaults = {**LTuningClassifier().get_params(), **_CLI_DEFAULTS, **(defaults or {})}
     for flag, param, kind, text in TRAINING_OPTIONS:
         choices = None
-        for constraint in LTuningClassifier._parameter_constraints[param]:
+        constraints = LTuningClassifier._parameter_constraints[param]
+        # A parameter that also takes a dict (class_weight) parses its own value.
+        for constraint in constraints if dict not in constraints else ():
             if isinstance(constraint, StrOptions):
                 choices = sorted(constraint.options)
         parser.add_argument(

@@ -20,7 +20,7 @@ from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import check_target_type, pad, tokenize, validate_targets, validate_texts
 from .labels import embed_labels, encode_labels, resolve_label_texts, resolve_labels
 from .methods import METHODS, ltuning_methods, method_spec
-from .recipe import build_net, net_callbacks, resolve_recipe
+from .recipe import build_net, net_callbacks, resolve_class_weight, resolve_recipe
 
 #: Positions an input must keep after the prefix takes its share.
 MIN_INPUT_POSITIONS = 8
@@ -113,6 +113,14 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         than 50 rows (or 5 per class) would be held out.
     validation_fraction : float in (0, 1), default=0.1
         Share of the training data held out for early stopping (stratified).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's linear models:
+        ``"balanced"`` weights class ``c`` by ``n_samples / (n_classes * n_c)``; a
+        dict maps classes to weights (missing ones weigh 1). The weights apply to the
+        training loss, the validation log-loss that early stopping reads, and the
+        probe start. On imbalanced data (CoLA: 70 % acceptable) the unweighted
+        log-loss can keep a near-majority model; weighting trades accuracy for
+        minority-class recall (``BENCHMARKS.md``, "Class weights").
     max_length : int, default=128
         Longest input in tokens; pairs are truncated longest-first. Inputs are also
         cut to the backbone's position budget minus ``prefix_length``.
@@ -165,7 +173,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     recipe_ : dict
         What each ``"auto"`` resolved to for this backbone and X: ``pooling``,
         ``pair_encoding``, ``head``, ``head_init``, ``lr_schedule``,
-        ``early_stopping``.
+        ``early_stopping``, and ``class_weight`` (the weight of each class in
+        ``classes_`` order, or None).
     n_trainable_params_ : int
         Number of trained numbers (method maps and head).
 
@@ -194,6 +203,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "lr_schedule": [StrOptions({"auto", "constant", "linear"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
         "max_length": [Interval(numbers.Integral, MIN_INPUT_POSITIONS, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -229,6 +239,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         lr_schedule="auto",
         early_stopping="auto",
         validation_fraction=0.1,
+        class_weight=None,
         max_length=128,
         max_epochs=3,
         batch_size=16,
@@ -255,6 +266,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.class_weight = class_weight
         self.max_length = max_length
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -341,6 +353,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             recipe = resolve_recipe(
                 self.get_params(), handle.shape, len(columns), len(y), len(encoder.classes_)
             )
+            recipe["class_weight"] = resolve_class_weight(self.class_weight, classes_, y)
             label_hidden, label_embed = self._label_readings(handle, label_texts_, recipe)
             y_enc = encoder.transform(y)
         encoding = tokenize(handle.tokenizer, columns, budget)
@@ -364,7 +377,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         if recipe["head_init"] == "probe":
             from .training import init_head_from_probe
 
-            init_head_from_probe(net, arrays, y_enc, len(classes_))
+            init_head_from_probe(
+                net, arrays, y_enc, len(classes_), class_weight=recipe["class_weight"]
+            )
         self._train(net, arrays, y_enc, epochs)
         # Only a completed fit sets fitted state, so a failed fit never leaves an
         # estimator that predicts.

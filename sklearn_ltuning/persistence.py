@@ -35,8 +35,9 @@ FORMAT = "sklearn_ltuning"
 #: Version 2 added ``recipe_``, ``random_state`` and ``backbone.weights_sha256``; version 3
 #: stores the bilinear head as its trained per-class residual and zero-shot temperature
 #: (``label_residual``, ``zero_shot_scale``; version-2 ``bilinear`` weights are converted
-#: when loaded, see :class:`~sklearn_ltuning.methods.MethodModule`).
-FORMAT_VERSION = 3
+#: when loaded, see :class:`~sklearn_ltuning.methods.MethodModule`); version 4 added the
+#: ``class_weight`` parameter and ``recipe_.class_weight`` (None in older folders).
+FORMAT_VERSION = 4
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -44,7 +45,7 @@ WEIGHTS_FILE = "model.safetensors"
 _STORED_PARAMS = (
     "method", "backbone", "prefix_length", "label_texts", "label_map", "objective",
     "pooling", "pair_encoding", "head", "head_init", "lr_schedule", "early_stopping",
-    "validation_fraction", "max_length",
+    "validation_fraction", "class_weight", "max_length",
     "max_epochs", "batch_size", "lr", "warm_start", "device", "random_state", "verbose",
     "trust_remote_code",
 )  # fmt: skip
@@ -62,6 +63,9 @@ _V1_PARAMS = {
     "validation_fraction": 0.1,
     "random_state": None,
 }
+#: Parameters that folders written before a format version lack, with the value they
+#: were trained with: {first version that stores it: {name: value}}.
+_ADDED_PARAMS = {4: {"class_weight": None}}
 
 
 def _versions():
@@ -119,16 +123,15 @@ def save_model(estimator, path):
     check_is_fitted(estimator, "net_")
     path = Path(path)
     params = estimator.get_params()
-    label_texts = params["label_texts"]
-    if isinstance(label_texts, dict):
-        label_texts = {"__pairs__": [[_jsonable(k), v] for k, v in label_texts.items()]}
     stored = {k: _jsonable(params[k]) for k in _STORED_PARAMS}
+    for name in ("label_texts", "class_weight"):
+        if isinstance(params[name], dict):
+            stored[name] = _class_pairs(params[name])
     stored["backbone"] = os.fspath(params["backbone"])
     not_stored = [k for k in _NOT_STORED if params[k] is not None]
     if not (stored["random_state"] is None or isinstance(stored["random_state"], int)):
         stored["random_state"] = None  # a RandomState instance has no JSON form
         not_stored.append("random_state")
-    stored["label_texts"] = label_texts
     handle = estimator.backbone_
     config = {
         "format": FORMAT,
@@ -145,7 +148,7 @@ def save_model(estimator, path):
             else None
         ),
         "max_input_tokens_": int(estimator.max_input_tokens_),
-        "recipe_": dict(estimator.recipe_),
+        "recipe_": _jsonable(dict(estimator.recipe_)),
         "backbone": {
             "argument": stored["backbone"],
             "name": handle.source.name,
@@ -221,26 +224,43 @@ def _check_hex(value, where, optional=False):
     return value
 
 
+def _class_pairs(mapping):
+    """A dict keyed by classes as JSON: [class, value] pairs keep int keys int."""
+    return {"__pairs__": [[_jsonable(k), _jsonable(v)] for k, v in mapping.items()]}
+
+
+def _class_mapping(stored, name, value_types):
+    """The dict that :func:`_class_pairs` wrote, checked."""
+    where = f"params.{name}"
+    _keys(stored, where, ["__pairs__"])
+    pairs = _expect(stored["__pairs__"], (list,), where, "a list")
+    mapping = {}
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _field(where, "must hold [class, value] pairs.")
+        key, value = pair
+        _expect(key, (str, int), where, "keyed by str or int classes")
+        _expect(value, value_types, where, f"a mapping to {value_types[0].__name__} values")
+        mapping[key] = value
+    return mapping
+
+
 def _check_params(params, version, check_params):
     """Constructor parameters of the file, checked like the constructor checks them."""
-    allowed = [p for p in _STORED_PARAMS if version >= 2 or p not in _V1_PARAMS]
-    _keys(params, "params", allowed)
-    params = dict(params)
+    missing = {}
     if version < 2:
-        params.update(_V1_PARAMS)
-    label_texts = params["label_texts"]
-    if isinstance(label_texts, dict):
-        _keys(label_texts, "params.label_texts", ["__pairs__"])
-        pairs = _expect(label_texts["__pairs__"], (list,), "params.label_texts", "a list")
-        mapping = {}
-        for pair in pairs:
-            if not (isinstance(pair, list) and len(pair) == 2):
-                raise _field("params.label_texts", "must hold [class, text] pairs.")
-            key, text = pair
-            _expect(key, (str, int), "params.label_texts", "keyed by str or int classes")
-            _expect(text, (str,), "params.label_texts", "a mapping to str texts")
-            mapping[key] = text
-        params["label_texts"] = mapping
+        missing.update(_V1_PARAMS)
+    for added, defaults in _ADDED_PARAMS.items():
+        if version < added:
+            missing.update(defaults)
+    _keys(params, "params", [p for p in _STORED_PARAMS if p not in missing])
+    params = {**dict(params), **missing}
+    if isinstance(params["label_texts"], dict):
+        params["label_texts"] = _class_mapping(params["label_texts"], "label_texts", (str,))
+    if isinstance(params["class_weight"], dict):
+        params["class_weight"] = _class_mapping(
+            params["class_weight"], "class_weight", (int, float)
+        )
     for name in ("backbone", "device"):
         _expect(params[name], (str,), f"params.{name}", "a string")
     _expect(params["trust_remote_code"], (bool,), "params.trust_remote_code", "true or false")
@@ -303,7 +323,8 @@ def _check_config(config, folder, check_params):
         _keys(
             recipe,
             "recipe_",
-            ["pooling", "pair_encoding", "head", "head_init", "lr_schedule", "early_stopping"],
+            ["pooling", "pair_encoding", "head", "head_init", "lr_schedule", "early_stopping"]
+            + (["class_weight"] if version >= 4 else []),
         )
         choices = {
             "pooling": ("mean", "cls", "last"),
@@ -323,6 +344,17 @@ def _check_config(config, folder, check_params):
             raise _field("recipe_.head", f"does not fit method {params['method']!r}.")
         if n_features == 1 and recipe["pair_encoding"] != "joint":
             raise _field("recipe_.pair_encoding", "must be 'joint' for single texts.")
+        weights = recipe.get("class_weight")
+        if weights is not None and not (
+            isinstance(weights, list)
+            and len(weights) == len(classes)
+            and all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < float("inf")
+                for w in weights
+            )
+        ):
+            raise _field("recipe_.class_weight", "must be null or one positive number per class.")
+        recipe = {**recipe, "class_weight": weights}
     else:
         pooling = config["pooling_"]
         if pooling not in ("mean", "cls", "last"):
@@ -335,6 +367,7 @@ def _check_config(config, folder, check_params):
             "head_init": "default",
             "lr_schedule": "constant",
             "early_stopping": False,
+            "class_weight": None,
         }
     backbone = config["backbone"]
     _keys(backbone, "backbone", ["argument", "name", "model_type", "fingerprint"],

@@ -68,6 +68,54 @@ def resolve_recipe(params, shape, n_columns, n_samples=None, n_classes=2):
     }
 
 
+def resolve_class_weight(class_weight, classes, y):
+    """Per-class loss weights in ``classes`` order (``recipe_["class_weight"]``), or None.
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None
+        The estimator's parameter; a dict may leave classes out (they weigh 1).
+    classes : numpy.ndarray
+        The fitted classes, sorted.
+    y : numpy.ndarray
+        The training targets (not encoded).
+
+    Returns
+    -------
+    weights : list of float or None
+    """
+    if class_weight is None:
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if isinstance(class_weight, dict):
+        # Keys are matched as the classes print, so {"1": 2.0} (as read back from a
+        # model folder's JSON) and {1: 2.0} mean the same for integer classes.
+        known = {str(c) for c in classes}
+        unknown = sorted(str(k) for k in class_weight if str(k) not in known)
+        if unknown:
+            raise ValueError(
+                f"class_weight names classes {unknown} that are not in y "
+                f"({[str(c) for c in classes]}); key it by the classes of y."
+            )
+        bad = {k: w for k, w in class_weight.items() if not _positive_number(w)}
+        if bad:
+            raise ValueError(f"class_weight values must be positive numbers; got {bad}.")
+        by_name = {str(k): float(w) for k, w in class_weight.items()}
+        return [by_name.get(str(c), 1.0) for c in classes]
+    weights = compute_class_weight(class_weight, classes=classes, y=np.asarray(y))
+    return [float(w) for w in weights]
+
+
+def _positive_number(value):
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and np.isfinite(value)
+        and value > 0
+    )
+
+
 def net_callbacks(params, recipe, n_samples=None):
     """The user's callbacks plus those the recipe adds (schedule, early stopping, progress)."""
     from skorch.callbacks import ProgressBar
@@ -150,6 +198,12 @@ def build_net(
         module_kwargs[f"module__{name}"] = params[name]
     if recipe["head_init"] == "probe":
         module_kwargs.update({f"module__{k}": v for k, v in spec.probe_start})
+    if recipe.get("class_weight") is not None:
+        # skorch computes valid_loss with the same criterion, so early stopping reads
+        # the weighted log-loss too.
+        module_kwargs["criterion__weight"] = torch.tensor(
+            recipe["class_weight"], dtype=torch.float32
+        )
     kwargs = {
         "module": spec.module,
         "criterion": torch.nn.CrossEntropyLoss,

@@ -155,7 +155,10 @@ class LTuningNet(NeuralNetClassifier):
         yi = to_tensor(yi, device=self.device)
         label_idx, target = self._pair_labels(yi)
         scores = self.module_.score_pairs(**Xi, label_idx=label_idx)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, target)
+        # With class weights each pair counts as much as its input's true class.
+        class_weight = getattr(self.criterion_, "weight", None)
+        weight = None if class_weight is None else class_weight[yi]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, target, weight=weight)
         loss.backward()
         return {"loss": loss, "y_pred": scores}
 
@@ -176,7 +179,7 @@ _LRCV_SETTINGS = _lrcv_settings()
 PROBE_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0)
 
 
-def init_head_from_probe(net, X, y, n_classes):
+def init_head_from_probe(net, X, y, n_classes, class_weight=None):
     """Fit a logistic regression on the frozen features and start the head there.
 
     The features are the ones the head reads (same pooling and pair encoding), taken
@@ -194,6 +197,9 @@ def init_head_from_probe(net, X, y, n_classes):
     y : numpy.ndarray of shape (n_samples,)
         Encoded classes ``0 .. n_classes - 1``.
     n_classes : int
+    class_weight : list of float, optional
+        Weight of each encoded class (``recipe_["class_weight"]``); the probe is fitted
+        with them, so the start matches the weighted loss that training follows.
     """
     from sklearn.linear_model import LogisticRegressionCV
 
@@ -210,14 +216,22 @@ def init_head_from_probe(net, X, y, n_classes):
     # scale at which sklearn's default C=1 penalises too little and starts the head
     # overconfident; C is chosen by cross-validated log-loss on the training part.
     folds = int(min(3, np.bincount(targets).min())) if len(targets) else 0
+    weights = None if class_weight is None else dict(enumerate(map(float, class_weight)))
     if folds >= 2:
         probe = LogisticRegressionCV(
-            Cs=PROBE_CS, cv=folds, scoring="neg_log_loss", max_iter=1000, **_LRCV_SETTINGS
+            Cs=PROBE_CS,
+            cv=folds,
+            scoring="neg_log_loss",
+            max_iter=1000,
+            class_weight=weights,
+            **_LRCV_SETTINGS,
         ).fit(features, targets)
     else:  # too few rows per class to cross-validate
         from sklearn.linear_model import LogisticRegression
 
-        probe = LogisticRegression(C=PROBE_CS[len(PROBE_CS) // 2], max_iter=1000)
+        probe = LogisticRegression(
+            C=PROBE_CS[len(PROBE_CS) // 2], max_iter=1000, class_weight=weights
+        )
         probe.fit(features, targets)
     coef, intercept = probe.coef_, probe.intercept_
     if coef.shape[0] == 1:  # sklearn's binary form: one row for the second class

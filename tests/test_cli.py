@@ -210,7 +210,7 @@ def test_fit_options_reach_the_estimator(tiny_bert, tmp_path):
         "--backbone", tiny_bert, "--prefix-length", "5", "--epochs", "1", "--quiet",
         "--objective", "binary", "--pair-encoding", "cross", "--max-length", "40",
         "--label-texts", '{"entailment": "good", "neutral": "happy", "contradiction": "bad"}',
-        "--seed", "3", "--lr", "0.002",
+        "--seed", "3", "--lr", "0.002", "--class-weight", '{"neutral": 2}',
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     params = json.loads((tmp_path / "model" / "config.json").read_text())["params"]
@@ -220,3 +220,6 @@ def test_fit_options_reach_the_estimator(tiny_bert, tmp_path):
     assert params["label_texts"]["__pairs__"] == [
         ["entailment", "good"], ["neutral", "happy"], ["contradiction", "bad"]
     ]  # fmt: skip
+    assert params["class_weight"] == {"__pairs__": [["neutral", 2]]}
+    bad = run("fit", "--train", str(tmp_path / "train.csv"), "--class-weight", "heavy")
+    assert bad.returncode == 2 and "--class-weight: must be balanced, none or a JSON" in bad.stderr
