@@ -627,7 +627,8 @@ def claims(results, summary):
                     cells.append(f"{diff:+.3f}{flag}")
                 else:
                     cells.append("–")
-            lines.append(f"| {title} | " + " | ".join(cells) + f" | {wins} of {n} |")
+            if n:  # a claim with no measured pair in this results folder is left out
+                lines.append(f"| {title} | " + " | ".join(cells) + f" | {wins} of {n} |")
 
         row("LT-prefix − prefix tuning (accuracy)", "lt_prefix", "prefix")
         row("LT-prompt − prompt tuning", "lt_prompt", "prompt")
@@ -666,6 +667,7 @@ def claims(results, summary):
             "final loss is no lower than L-Tuning's loss before training, log K)."
         )
         lines.append("")
+        header = len(lines)
         lines.append("| pair | " + " | ".join(datasets) + " |")
         lines.append("|---|" + "---|" * len(datasets))
         chosen = {(r["dataset"], r["method"]): r["lr"] for r in sub.to_dict("records")}
@@ -698,7 +700,10 @@ def claims(results, summary):
                     cells.append("never" if step is None else f"{step / ref['step'][-1]:.2f}")
                 else:
                     cells.append("–")
-            lines.append(f"| {LABELS[lt]} vs {LABELS[classic]} | " + " | ".join(cells) + " |")
+            if set(cells) != {"–"}:
+                lines.append(f"| {LABELS[lt]} vs {LABELS[classic]} | " + " | ".join(cells) + " |")
+        if len(lines) == header + 2:  # no pair has both curves here
+            lines[header - 2 :] = []
         lines.append("")
     return "\n".join(lines)
 
