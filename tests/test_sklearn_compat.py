@@ -21,6 +21,7 @@ NUMERIC_X = (
 EXPECTED_FAILED_CHECKS = {
     name: NUMERIC_X
     for name in (
+        "check_class_weight_classifiers",
         "check_classifier_data_not_an_array",
         "check_classifiers_classes",
         "check_classifiers_one_label",
