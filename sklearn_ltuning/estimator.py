@@ -120,7 +120,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         training loss, the validation log-loss that early stopping reads, and the
         probe start. On imbalanced data (CoLA: 70 % acceptable) the unweighted
         log-loss can keep a near-majority model; weighting trades accuracy for
-        minority-class recall (``BENCHMARKS.md``, "Class weights").
+        minority-class recall (``BENCHMARKS.md``, "Class weights on CoLA"). Continued
+        training (``warm_start``, ``partial_fit``) keeps the weights of the first fit.
     max_length : int, default=128
         Longest input in tokens; pairs are truncated longest-first. Inputs are also
         cut to the backbone's position budget minus ``prefix_length``.
