@@ -157,6 +157,7 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
         "head_init": "probe",
         "lr_schedule": "linear",
         "early_stopping": False,  # "auto": too few rows to hold any out
+        "class_weight": None,
     }
     paper = LTuningClassifier(
         backbone=tiny_bert, max_epochs=1, prefix_length=4, objective="binary"
@@ -168,6 +169,7 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
         "head_init": "default",
         "lr_schedule": "constant",
         "early_stopping": False,
+        "class_weight": None,
     }
     texts = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4).fit(
         [a for a, _ in X], y
@@ -183,6 +185,7 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
         "head_init": "default",
         "lr_schedule": "constant",
         "early_stopping": False,
+        "class_weight": None,
     }
 
 
