@@ -293,7 +293,10 @@ def _check_config(config, folder, check_params):
     _keys(config, "(top level)", common + (["recipe_"] if version >= 2 else ["pooling_"]),
           optional=["versions", "history", "not_stored"])  # fmt: skip
     not_stored = _expect(config.get("not_stored", []), (list,), "not_stored", "a list")
-    if not set(not_stored) <= {*_NOT_STORED, "random_state"}:
+    if not all(isinstance(n, str) for n in not_stored) or not set(not_stored) <= {
+        *_NOT_STORED,
+        "random_state",
+    }:
         raise _field("not_stored", f"may only name {list(_NOT_STORED)}; got {not_stored!r}.")
     params = _check_params(config["params"], version, check_params)
     kind = config["classes_kind"]

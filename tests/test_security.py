@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,12 @@ def test_mutated_config_gives_a_value_error_or_a_model(saved, field_paths, tmp_p
         del target[path[-1]]
     (folder / "config.json").write_text(json.dumps(mutated))
     try:
-        LTuningClassifier.load(folder)
+        # A mutated but valid config may also warn (e.g. label texts longer than
+        # prefix_length): a warning is an acceptable outcome here, not an error. The
+        # package warns once per text and process, so raising on it made this test flaky.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            LTuningClassifier.load(folder)
     except ValueError:
         pass
     assert not marker.exists()
