@@ -198,10 +198,11 @@ def build_net(
         module_kwargs[f"module__{name}"] = params[name]
     if recipe["head_init"] == "probe":
         module_kwargs.update({f"module__{k}": v for k, v in spec.probe_start})
+    criterion_kwargs = {}
     if recipe.get("class_weight") is not None:
         # skorch computes valid_loss with the same criterion, so early stopping reads
         # the weighted log-loss too.
-        module_kwargs["criterion__weight"] = torch.tensor(
+        criterion_kwargs["criterion__weight"] = torch.tensor(
             recipe["class_weight"], dtype=torch.float32
         )
     kwargs = {
@@ -221,6 +222,7 @@ def build_net(
         # the history (plots read them there).
         "callbacks__print_log__keys_ignored": ["step_scores", "best_step"],
         **module_kwargs,
+        **criterion_kwargs,
         **(params["net_kwargs"] or {}),
     }
     return (net_class or LTuningNet)(**kwargs)
