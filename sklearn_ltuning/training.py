@@ -177,6 +177,19 @@ def _lrcv_settings():
 _LRCV_SETTINGS = _lrcv_settings()
 #: Inverse regularisation strengths the probe start chooses from (cross-validated).
 PROBE_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0)
+#: Probes with at most this many coefficients ((n_features + 1) x n_classes) are solved
+#: by Newton's method, which reaches the optimum to the last bits: the start, and so a
+#: seeded fit, is then the same whatever BLAS kernel the CPU selects. L-BFGS stops at
+#: sklearn's tolerance, at a point that moves with the kernel's rounding (up to 6e-3 in
+#: the coefficients of the tiny test models); it stays the solver above this size,
+#: where Newton's (coefficients x coefficients) Hessian costs 6-10 times as long.
+PROBE_NEWTON_MAX_COEF = 1000
+
+
+def _probe_solver(n_features, n_classes):
+    """The probe's solver for this size (see :data:`PROBE_NEWTON_MAX_COEF`)."""
+    n_coef = (n_features + 1) * (n_classes if n_classes > 2 else 1)
+    return "newton-cholesky" if n_coef <= PROBE_NEWTON_MAX_COEF else "lbfgs"
 
 
 def init_head_from_probe(net, X, y, n_classes, class_weight=None):
@@ -217,11 +230,13 @@ def init_head_from_probe(net, X, y, n_classes, class_weight=None):
     # overconfident; C is chosen by cross-validated log-loss on the training part.
     folds = int(min(3, np.bincount(targets).min())) if len(targets) else 0
     weights = None if class_weight is None else dict(enumerate(map(float, class_weight)))
+    solver = _probe_solver(features.shape[1], len(np.unique(targets)))
     if folds >= 2:
         probe = LogisticRegressionCV(
             Cs=PROBE_CS,
             cv=folds,
             scoring="neg_log_loss",
+            solver=solver,
             max_iter=1000,
             class_weight=weights,
             **_LRCV_SETTINGS,
@@ -230,7 +245,7 @@ def init_head_from_probe(net, X, y, n_classes, class_weight=None):
         from sklearn.linear_model import LogisticRegression
 
         probe = LogisticRegression(
-            C=PROBE_CS[len(PROBE_CS) // 2], max_iter=1000, class_weight=weights
+            C=PROBE_CS[len(PROBE_CS) // 2], solver=solver, max_iter=1000, class_weight=weights
         )
         probe.fit(features, targets)
     coef, intercept = probe.coef_, probe.intercept_

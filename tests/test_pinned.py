@@ -5,8 +5,21 @@ The values were produced by this file's cases on the tiny random backbones of
 the thread count). A change that alters training or prediction for a fixed seed
 shows up here; a deliberate change of behaviour updates the numbers in the same
 commit and says why in CHANGES.md (so far: the bilinear head training its per-class
-residual instead of ``W``, which re-recorded ``lt_prefix_recipe`` and ``lt_prompt_texts``).
+residual instead of ``W``, which re-recorded ``lt_prefix_recipe`` and ``lt_prompt_texts``;
+the probe start solved exactly by Newton's method, which re-recorded the three
+probe-started cases, ``lt_prefix_recipe``, ``prefix_pairs`` and ``lt_prompt_texts``).
+
+The values hold whatever OpenBLAS kernel numpy and scipy select: with the probe solved
+exactly, the six cases gave bit-identical probabilities with ``OPENBLAS_CORETYPE`` set
+to Prescott, Nehalem, Sandybridge, Haswell and Zen (2026-12-02; L-BFGS had differed by
+up to 4e-4). ``test_pins_hold_on_other_blas_kernels`` re-runs them under another kernel.
 """
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,9 +43,9 @@ CASES = {  # name: (backbone, data, estimator parameters)
 
 PINNED = {
     "lt_prefix_recipe": [
-        [0.05692346, 0.88219930, 0.06087724],
-        [0.94530087, 0.03565685, 0.01904227],
-        [0.02625912, 0.07102208, 0.90271880],
+        [0.05705972, 0.88186494, 0.06107534],
+        [0.94514469, 0.03581333, 0.01904198],
+        [0.02626344, 0.07091931, 0.90281725],
     ],
     "lt_prefix_paper": [
         [0.33336172, 0.33334561, 0.33329267],
@@ -40,14 +53,14 @@ PINNED = {
         [0.33336690, 0.33334771, 0.33328539],
     ],
     "lt_prompt_texts": [
-        [0.38169382, 0.61830618],
-        [0.79044718, 0.20955282],
-        [0.42145383, 0.57854617],
+        [0.38296253, 0.61703747],
+        [0.79100854, 0.20899146],
+        [0.42227325, 0.57772675],
     ],
     "prefix_pairs": [
-        [0.03860572, 0.91601428, 0.04538000],
-        [0.92593319, 0.05345920, 0.02060761],
-        [0.02339245, 0.09642875, 0.88017879],
+        [0.03870292, 0.91576396, 0.04553312],
+        [0.92570584, 0.05368807, 0.02060608],
+        [0.02339723, 0.09629096, 0.88031181],
     ],
     "prompt_decoder": [
         [0.33366639, 0.66633361],
@@ -76,3 +89,34 @@ def test_fixed_seed_probabilities_are_unchanged(name, one_thread, tiny_backbones
     X, y = make_pairs(48) if data == "pairs" else make_texts(40)
     clf = LTuningClassifier(backbone=tiny_backbones(arch), **params).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X[:3]), PINNED[name], rtol=0, atol=2e-6)
+
+
+#: An OpenBLAS kernel that every x86-64 CPU in use can run, and which differs from the
+#: one OpenBLAS picks by itself on any recent CPU.
+OTHER_KERNEL = "Prescott"
+
+
+def _blas_kernels(env):
+    """The OpenBLAS kernels numpy and scipy run under ``env``, as threadpoolctl names them."""
+    code = (
+        "import numpy, scipy.linalg, threadpoolctl; "
+        "print(sorted(str(i.get('architecture')) for i in threadpoolctl.threadpool_info()))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 kernel names")
+def test_pins_hold_on_other_blas_kernels():
+    """The pins do not depend on the BLAS kernel the CPU selects (they once did)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    other = {**env, "OPENBLAS_CORETYPE": OTHER_KERNEL}
+    if _blas_kernels(other) == _blas_kernels(env):
+        pytest.skip(f"OPENBLAS_CORETYPE={OTHER_KERNEL} selects this machine's own kernel")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(Path(__file__)), "-q", "-p", "no:cacheprovider",
+         "-k", "test_fixed_seed_probabilities_are_unchanged"],
+        env=other, capture_output=True, text=True, cwd=Path(__file__).parent,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]

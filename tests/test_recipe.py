@@ -137,11 +137,12 @@ def test_fitted_model_starts_at_the_frozen_probe(tiny_bert):
     with torch.no_grad():
         batch = {k: torch.as_tensor(v) for k, v in arrays.items()}
         features = module.features(**batch).numpy()
-    from sklearn_ltuning.training import _LRCV_SETTINGS, PROBE_CS
+    from sklearn_ltuning.training import _LRCV_SETTINGS, PROBE_CS, _probe_solver
 
     probe = LogisticRegressionCV(
-        Cs=PROBE_CS, cv=3, scoring="neg_log_loss", max_iter=1000, **_LRCV_SETTINGS
-    )
+        Cs=PROBE_CS, cv=3, scoring="neg_log_loss", max_iter=1000,
+        solver=_probe_solver(features.shape[1], 3), **_LRCV_SETTINGS,
+    )  # fmt: skip
     probe.fit(features, y)
     np.testing.assert_allclose(module.head.weight.detach().numpy(), probe.coef_, atol=1e-4)
     assert clf.recipe_["head_init"] == "probe"
