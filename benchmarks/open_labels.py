@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import machine_line, report
-from sklearn_ltuning import LTuningClassifier
-from sklearn_ltuning.backbones.injection import frozen_embeddings
+from sklearn_ltuning import FrozenEmbeddings, LTuningClassifier
 from sklearn_ltuning.backbones.loading import load_backbone
 
 CLASSES = {
@@ -75,11 +74,10 @@ def load_bbc(n_train, n_test, seed=0, split="test"):
 
 def zero_shot(handle, texts, label_texts, max_length):
     """Cosine similarity of frozen mean embeddings: (n_texts, n_labels)."""
-    a = frozen_embeddings(handle, texts, max_length=max_length, batch_size=32)
-    b = frozen_embeddings(handle, label_texts, max_length=max_length)
-    a /= np.linalg.norm(a, axis=1, keepdims=True)
-    b /= np.linalg.norm(b, axis=1, keepdims=True)
-    return a @ b.T
+    reader = FrozenEmbeddings(
+        backbone=handle.source, pooling="mean", norm="l2", max_length=max_length, batch_size=32
+    )
+    return reader.fit_transform(texts) @ reader.transform(label_texts).T
 
 
 #: Variant -> estimator settings (besides the shared ones). ``recipe``: the defaults.

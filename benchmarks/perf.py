@@ -106,13 +106,9 @@ def profile_step(clf, X, y):
         label_idx, target = net._pair_labels(yi)
         tokens = module.virtual_tokens(len(yi), label_idx)
         t2 = time.perf_counter()
-        hidden = run_backbone(handle, **Xi, prefix=tokens)
-        from sklearn_ltuning.backbones.injection import pool
-
-        logits = module.head(module.norm(pool(hidden, Xi["attention_mask"], module.pooling)))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits[:, 1] - logits[:, 0], target
-        )
+        features = module.reader(**Xi, injects=module.injects, tokens=tokens)
+        scores = module.head(features, label_idx)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, target)
         t3 = time.perf_counter()
         net.optimizer_.zero_grad()
         loss.backward()

@@ -7,10 +7,11 @@ fixed training subsample and validation set:
   L-Tuning variants with ``objective="softmax"``), learning rate chosen per method
   on the validation set only (seed 0 of each rate; the best validation accuracy,
   ties by validation log-loss), then the other seeds at that rate;
-* anchors: majority class, TF-IDF + logistic regression, frozen mean embeddings +
-  logistic regression (``C`` chosen on validation), PEFT prompt tuning and PEFT
-  prefix tuning on the same backbone and budget, and full fine-tuning of the same
-  backbone (its own small learning-rate grid).
+* anchors: majority class, TF-IDF + logistic regression (``C`` chosen on validation),
+  the tuned frozen-embedding probe (``make_frozen_probe``: scaled features, ``C`` by
+  cross-validation on the training data), PEFT prompt tuning and PEFT prefix tuning
+  on the same backbone and budget, and full fine-tuning of the same backbone (its own
+  small learning-rate grid).
 
 Every finished configuration is written to ``--out/<key>.json`` and skipped on the
 next run, so the command can be stopped and started again. ``--report`` (also run at
@@ -62,7 +63,7 @@ VARIANT_PARAMS = {
     "prefix:balanced": {"method": "prefix", "class_weight": "balanced"},
 }
 VARIANTS = list(VARIANT_PARAMS)
-ANCHORS = ["majority", "tfidf_lr", "frozen_lr", "peft_prompt", "peft_prefix", "full_finetune"]
+ANCHORS = ["majority", "tfidf_lr", "frozen_lrcv", "peft_prompt", "peft_prefix", "full_finetune"]
 DEFAULT_SEEDS = {"sick": 3, "sst2": 3, "rte": 2, "cola": 2}
 
 
@@ -101,17 +102,12 @@ def load_dataset(data_dir, name, n_train, n_valid, n_test, data_seed=0):
     return {"train": xy(train), "valid": xy(valid), "test": xy(test), "pairs": len(cols) == 2}
 
 
-class FixedSplit:
-    """skorch ``train_split``: the first ``n_train`` rows train, the rest validate."""
+def fixed_split(n_train, n_valid):
+    """skorch ``train_split``: the first ``n_train`` rows train, the next ``n_valid`` validate."""
+    from sklearn.model_selection import PredefinedSplit
+    from skorch.dataset import ValidSplit
 
-    def __init__(self, n_train):
-        self.n_train = n_train
-
-    def __call__(self, dataset, y=None, groups=None):
-        from torch.utils.data import Subset
-
-        n = len(dataset)
-        return Subset(dataset, range(self.n_train)), Subset(dataset, range(self.n_train, n))
+    return ValidSplit(PredefinedSplit([-1] * n_train + [0] * n_valid))
 
 
 def _metrics(y_true, proba, classes):
@@ -142,7 +138,7 @@ def run_ltuning(data, variant, lr, seed, args):
         batch_size=args.batch_size,
         lr=lr,
         random_state=seed,
-        train_split=FixedSplit(len(X_tr)),
+        train_split=fixed_split(len(X_tr), len(X_va)),
         # Curves come from seed 0 (the rate-tuning runs); other seeds skip the extra
         # validation passes, which changes their time but not their training.
         callbacks=[StepValidation(every=max(steps_per_epoch // 2, 1))] if seed == 0 else [],
@@ -200,7 +196,7 @@ class _HFClassifier:
             lr=self.lr,
             max_epochs=self.args.epochs,
             batch_size=self.args.batch_size,
-            train_split=FixedSplit(len(X_tr)),
+            train_split=fixed_split(len(X_tr), len(X_va)),
             iterator_train__shuffle=True,
             iterator_train__collate_fn=collate,
             iterator_valid__collate_fn=collate,
@@ -269,9 +265,9 @@ def run_hf(kind, data, lr, seed, args):
     else:
         from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 
-        from sklearn_ltuning.backbones.loading import _quiet_transformers
+        from sklearn_ltuning.backbones.loading import quiet_transformers
 
-        with _quiet_transformers():
+        with quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(
                 handle.source.path
                 if handle.source.gguf_file is None
@@ -310,7 +306,7 @@ def run_hf(kind, data, lr, seed, args):
 
 
 def run_classical(kind, data, args):
-    """Majority, TF-IDF + LR, frozen embeddings + LR; ``C`` chosen on validation."""
+    """Majority; TF-IDF + LR (``C`` chosen on validation); the tuned frozen probe."""
     from sklearn.compose import ColumnTransformer
     from sklearn.dummy import DummyClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -350,23 +346,23 @@ def run_classical(kind, data, args):
             return make_pipeline(vec, LogisticRegression(C=C, max_iter=3000))
 
         F_tr, F_va, F_te = features(X_tr), features(X_va), features(X_te)
-    else:
-        from sklearn_ltuning.backbones.injection import frozen_embeddings
-        from sklearn_ltuning.backbones.loading import load_backbone
+    else:  # frozen_lrcv: the tuned probe, C by 5-fold cross-validation on the training data
+        from sklearn_ltuning import make_frozen_probe
 
-        handle = load_backbone(args.backbone)
-
-        def embed(X):
-            if data["pairs"]:
-                u = frozen_embeddings(handle, [a for a, _ in X], max_length=args.max_length)
-                v = frozen_embeddings(handle, [b for _, b in X], max_length=args.max_length)
-                return np.hstack([u, v, np.abs(u - v), u * v])
-            return frozen_embeddings(handle, list(X), max_length=args.max_length)
-
-        def make(C):
-            return LogisticRegression(C=C, max_iter=3000)
-
-        F_tr, F_va = embed(X_tr), embed(X_va)
+        model = make_frozen_probe(args.backbone, max_length=args.max_length).fit(X_tr, y_tr)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        proba = model.predict_proba(X_te)
+        predict_s = time.perf_counter() - start
+        lr = model[-1]
+        return {
+            **_metrics(y_te, proba, model.classes_),
+            "valid_acc": float(model.score(X_va, y_va)),
+            "C": float(lr.C_[0]),
+            "n_params": int(lr.coef_.size + lr.intercept_.size),
+            "fit_s": fit_s,
+            "predict_s": predict_s,
+        }
     best = max(
         ((make(C).fit(F_tr, y_tr).score(F_va, y_va), C) for C in (0.1, 1.0, 10.0)),
         key=lambda t: t[0],
@@ -374,14 +370,9 @@ def run_classical(kind, data, args):
     model = make(best[1]).fit(F_tr, y_tr)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    if kind == "frozen_lr":
-        F_te = embed(X_te)
     proba = model.predict_proba(F_te)
     predict_s = time.perf_counter() - start
-    if kind == "frozen_lr":
-        n_params = model.coef_.size + model.intercept_.size
-    else:
-        n_params = model[-1].coef_.size + model[-1].intercept_.size
+    n_params = model[-1].coef_.size + model[-1].intercept_.size
     return {
         **_metrics(y_te, proba, model.classes_),
         "valid_acc": float(best[0]),
@@ -444,7 +435,7 @@ def run_dataset(name, args, phase):
         "prefix_length": args.prefix_length,
     }
     if phase == 1:
-        for kind in ("majority", "tfidf_lr", "frozen_lr"):
+        for kind in ("majority", "tfidf_lr", "frozen_lrcv"):
             if kind in args.anchors:
                 meta = {**base, "method": kind, "lr": None, "seed": None}
                 run_config(
@@ -528,7 +519,7 @@ ORDER = ANCHORS[:3] + VARIANTS + ANCHORS[3:]
 LABELS = {
     "majority": "majority class",
     "tfidf_lr": "TF-IDF + LR",
-    "frozen_lr": "frozen mean embeddings + LR",
+    "frozen_lrcv": "tuned frozen probe (frozen+LRCV)",
     "lt_prefix": "LT-prefix (paper, binary)",
     "prefix": "prefix tuning",
     "lt_prompt": "LT-prompt (paper, binary)",
@@ -642,14 +633,14 @@ def claims(results, summary):
         ]:
             row(f"{LABELS[a]} − {LABELS[b]}, MCC (CoLA's metric)", a, b, metric=mcc, only={"cola"})
         row("LT-prefix − TF-IDF + LR", "lt_prefix", "tfidf_lr")
-        row("LT-prefix − frozen embeddings + LR", "lt_prefix", "frozen_lr")
+        row("LT-prefix − tuned frozen probe", "lt_prefix", "frozen_lrcv")
         row("LT-prefix − PEFT prefix tuning", "lt_prefix", "peft_prefix")
         row("LT-prefix − PEFT prompt tuning", "lt_prefix", "peft_prompt")
         row("LT-prefix − full fine-tuning (within 0.02?)", "lt_prefix", "full_finetune", 0.02)
         row("LT-prefix (softmax) − full fine-tuning", "lt_prefix:softmax", "full_finetune", 0.02)
         # The package's defaults (the recipe), against the same anchors.
         row("LT-prefix recipe − prefix tuning recipe", "lt_prefix:recipe", "prefix:recipe")
-        row("LT-prefix recipe − frozen embeddings + LR", "lt_prefix:recipe", "frozen_lr")
+        row("LT-prefix recipe − tuned frozen probe", "lt_prefix:recipe", "frozen_lrcv")
         row("LT-prefix recipe − LT-prefix (paper)", "lt_prefix:recipe", "lt_prefix")
         row("prefix tuning recipe − prefix tuning", "prefix:recipe", "prefix")
         row("LT-prefix recipe − full fine-tuning (within 0.02?)", "lt_prefix:recipe",

@@ -6,7 +6,6 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 
 # Private module, but the documented way for third-party estimators to declare
@@ -17,15 +16,19 @@ from sklearn.utils.extmath import softmax
 from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
-from .inputs import check_target_type, pad, tokenize, validate_targets, validate_texts
-from .labels import embed_labels, encode_labels, resolve_label_texts, resolve_labels
+from .inputs import check_target_type, validate_targets, validate_texts
+from .labels import resolve_label_texts, resolve_labels
 from .methods import METHODS, ltuning_methods, method_spec
-from .recipe import build_net, net_callbacks, resolve_class_weight, resolve_recipe
+from .options import HeadName, LabelMap, Objective, PairEncoding, Pooling, Schedule, choices
+from .plan import MIN_INPUT_POSITIONS, build_plan
 
-#: Positions an input must keep after the prefix takes its share.
-MIN_INPUT_POSITIONS = 8
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
 PREDICT_CHUNK = 2048
+
+
+def _auto(hint, *extra):
+    """The estimator's options for a resolved setting: its values, ``"auto"`` and extras."""
+    return [StrOptions({"auto", *extra, *choices(hint)})]
 
 
 class LTuningClassifier(ClassifierMixin, BaseEstimator):
@@ -43,7 +46,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"lt_prefix", "lt_prompt", "prefix", "prompt"}, default="lt_prefix"
+    method : {METHOD_CHOICES}, default="lt_prefix"
         How label information (or none, for the baselines) enters the backbone.
     backbone : str or os.PathLike, default="minilm-l6"
         A registered name (:func:`~sklearn_ltuning.list_backbones`), a local model
@@ -158,7 +161,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels, sorted as ``numpy.unique`` sorts them.
+        Class labels, sorted as ``numpy.unique`` sorts them, with their exact values
+        (an object array for strings, so no character of a name is lost).
     label_texts_ : list of str
         The text read for each class, in ``classes_`` order.
     n_features_in_ : int
@@ -171,11 +175,14 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         The frozen backbone, shared with other estimators in this process.
     max_input_tokens_ : int
         Tokens kept per input after truncation.
-    recipe_ : dict
-        What each ``"auto"`` resolved to for this backbone and X: ``pooling``,
-        ``pair_encoding``, ``head``, ``head_init``, ``lr_schedule``,
-        ``early_stopping``, and ``class_weight`` (the weight of each class in
-        ``classes_`` order, or None).
+    recipe_ : Recipe
+        What each ``"auto"`` resolved to for this backbone and X
+        (:class:`~sklearn_ltuning.plan.Recipe`: ``pooling``, ``pair_encoding``,
+        ``head``, ``head_init``, ``lr_schedule``, ``early_stopping``, and
+        ``class_weight``, the weight of each class in ``classes_`` order, or None).
+    plan_ : FitPlan
+        Everything the fit resolved (:class:`~sklearn_ltuning.plan.FitPlan`): method,
+        recipe, label set with its frozen readings, backbone and input budget.
     n_trainable_params_ : int
         Number of trained numbers (method maps and head).
 
@@ -195,13 +202,13 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "backbone": [str, object],
         "prefix_length": [Interval(numbers.Integral, 1, None, closed="left")],
         "label_texts": [None, str, dict],
-        "label_map": [StrOptions({"pooled", "token"})],
-        "objective": [StrOptions({"binary", "softmax"})],
-        "pooling": [StrOptions({"auto", "mean", "cls", "last"})],
-        "pair_encoding": [StrOptions({"auto", "joint", "cross", "separate"})],
-        "head": [StrOptions({"auto", "pair", "bilinear"})],
+        "label_map": [StrOptions(set(choices(LabelMap)))],
+        "objective": [StrOptions(set(choices(Objective)))],
+        "pooling": _auto(Pooling),
+        "pair_encoding": _auto(PairEncoding),
+        "head": [StrOptions({"auto", *choices(HeadName)} - {"class"})],
         "head_init": [StrOptions({"auto", "probe", "default"})],
-        "lr_schedule": [StrOptions({"auto", "constant", "linear"})],
+        "lr_schedule": _auto(Schedule),
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
@@ -318,104 +325,51 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, epochs=1, continue_training=True, classes=classes)
 
     def _fit(self, X, y, *, epochs, continue_training=False, classes=None):
-        import torch
+        from .training import Loop, fit_net, net_callbacks, train
 
         self._validate_params()
         check_target_type(y)
         columns, feature_names = validate_texts(X, name="X")
         y = validate_targets(y, len(columns[0]))
-        continuing = (continue_training or self.warm_start) and hasattr(self, "net_")
-        if continuing:
+        loop = Loop.of(self)
+        if (continue_training or self.warm_start) and hasattr(self, "net_"):
+            self._check_columns(len(columns))
             y_enc = self._encode_known(y)
-            net, handle, budget = self.net_, self.backbone_, self.max_input_tokens_
-            if len(columns) != self.n_features_in_:
-                raise ValueError(self._columns_message(len(columns)))
-        else:
-            encoder = LabelEncoder().fit(y)
-            if len(encoder.classes_) < 2:
-                raise ValueError(
-                    f"y has a single class {encoder.classes_[0]!r}; a classifier needs at "
-                    "least two classes."
-                )
-            if classes is not None and not np.array_equal(np.unique(classes), encoder.classes_):
-                raise ValueError("classes must equal the classes present in y.")
-            classes_ = encoder.classes_
-            label_texts_ = resolve_label_texts(self.label_texts, classes_)
-            handle = self._load_backbone()
-            spec = method_spec(self.method)
-            if spec.injects == "prefix" and handle.shape.prefix_path is None:
-                raise ValueError(
-                    f"method={self.method!r} needs a prefix at every layer, but backbone "
-                    f"{self.backbone!r} ({handle.shape.model_type}) takes no key/value cache "
-                    "and its layers could not be found for hooks. Use method='lt_prompt' "
-                    "or method='prompt' with this backbone."
-                )
-            budget = self._input_budget(handle)
-            recipe = resolve_recipe(
-                self.get_params(), handle.shape, len(columns), len(y), len(encoder.classes_)
-            )
-            recipe["class_weight"] = resolve_class_weight(self.class_weight, classes_, y)
-            label_hidden, label_embed = self._label_readings(handle, label_texts_, recipe)
-            y_enc = encoder.transform(y)
-        encoding = tokenize(handle.tokenizer, columns, budget)
-        arrays = pad(encoding, handle.pad_token_id)
-        if continuing:
             # Settings changed since the last fit take effect for the continued run.
-            net.set_params(
-                callbacks=net_callbacks(self.get_params(), self.recipe_, len(y_enc)),
-                verbose=int(self.verbose),
+            self.net_.set_params(
+                callbacks=net_callbacks(self.plan_, loop, len(y_enc)), verbose=loop.verbose
             )
-            self._train(net, arrays, y_enc, epochs, continuing=True)
+            train(self.net_, self.plan_.arrays(columns), y_enc, epochs or loop.max_epochs, True)
             return self
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-
-        net = self._build_net(
-            handle, len(classes_), recipe, label_hidden, label_embed, seed, n_samples=len(y_enc)
-        )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net.initialize()
-        if recipe["head_init"] == "probe":
-            from .training import init_head_from_probe
-
-            init_head_from_probe(
-                net, arrays, y_enc, len(classes_), class_weight=recipe["class_weight"]
+        classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(classes_) < 2:
+            raise ValueError(
+                f"y has a single class {classes_[0]!r}; a classifier needs at least two classes."
             )
-        self._train(net, arrays, y_enc, epochs)
+        if classes is not None and not np.array_equal(np.unique(classes), classes_):
+            raise ValueError("classes must equal the classes present in y.")
+        # Label texts are checked before the backbone is loaded: a typo fails fast.
+        resolve_label_texts(self.label_texts, classes_)
+        plan = build_plan(
+            self, method_spec(self.method), self._load_backbone(), columns, classes_, y
+        )
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        net = fit_net(plan, loop, plan.arrays(columns), y_enc, seed)
         # Only a completed fit sets fitted state, so a failed fit never leaves an
         # estimator that predicts.
-        return self._set_fitted(
-            net=net,
-            handle=handle,
-            classes=classes_,
-            label_texts=label_texts_,
-            n_columns=len(columns),
-            feature_names=feature_names,
-            budget=budget,
-            recipe=recipe,
-        )
+        return self._set_fitted(plan, net, classes_, feature_names)
 
-    def _set_fitted(
-        self, *, net, handle, classes, label_texts, n_columns, feature_names, budget, recipe
-    ):
+    def _set_fitted(self, plan, net, classes, feature_names):
         """Set every fitted attribute at once (after ``fit``, and by ``load``)."""
-        self.classes_ = np.asarray(classes)
-        self.label_texts_ = list(label_texts)
-        self.n_features_in_ = int(n_columns)
+        self.classes_ = classes
+        self.n_features_in_ = plan.n_columns
         if feature_names is not None:
             self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.backbone_ = handle
-        self.max_input_tokens_ = int(budget)
-        self.recipe_ = dict(recipe)
+        self.plan_ = plan
         self.net_ = net
         return self
-
-    def _train(self, net, arrays, y_enc, epochs, continuing=False):
-        done = len(net.history) if continuing else 0
-        net.target_epochs = done + (self.max_epochs if epochs is None else epochs)
-        net.partial_fit(arrays, y_enc)
 
     def _encode_known(self, y):
         unseen = sorted({str(v) for v in y} - {str(c) for c in self.classes_})
@@ -433,53 +387,22 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             self.backbone, device=self.device, trust_remote_code=self.trust_remote_code
         )
 
-    def _label_readings(self, handle, texts, recipe):
-        """What the module reads of each label text: hidden states and frozen embedding."""
-        hidden = embed = None
-        if method_spec(self.method).label_conditioned:
-            hidden = encode_labels(handle, texts, self.prefix_length)
-        if recipe["head"] == "bilinear":
-            embed = embed_labels(handle, texts)
-        return hidden, embed
-
-    def _input_budget(self, handle):
-        limit = handle.shape.max_positions
-        model_max = getattr(handle.tokenizer, "model_max_length", None)
-        if isinstance(model_max, int) and 0 < model_max < 1_000_000:
-            limit = min(limit, model_max)
-        budget = min(self.max_length, limit - self.prefix_length)
-        if budget < MIN_INPUT_POSITIONS:
-            raise ValueError(
-                f"prefix_length={self.prefix_length} leaves {limit - self.prefix_length} "
-                f"positions for the input in backbone {self.backbone!r}, which has {limit}; "
-                f"at least {MIN_INPUT_POSITIONS} are needed. Use prefix_length <= "
-                f"{limit - MIN_INPUT_POSITIONS}."
-            )
-        return budget
-
-    def _build_net(
-        self, handle, n_classes, recipe, label_hidden, label_embed, seed, n_samples=None
-    ):
-        """The skorch net for this fit; a subclass may return another net class here."""
-        return build_net(
-            self.get_params(), handle, n_classes, recipe, label_hidden, label_embed, seed,
-            n_samples=n_samples,
-        )  # fmt: skip
-
     # --------------------------------------------------------------- prediction
-    def _columns_message(self, n_columns):
-        kind = {1: "single texts", 2: "(premise, hypothesis) pairs"}
-        return (
-            f"X has {n_columns} text column(s) ({kind.get(n_columns, '?')}), but this "
-            f"{type(self).__name__} was fitted on {self.n_features_in_} "
-            f"({kind[self.n_features_in_]}). Pass the same form as in fit."
-        )
+    def _check_columns(self, n_columns):
+        if n_columns != self.n_features_in_:
+            kind = {1: "single texts", 2: "(premise, hypothesis) pairs"}
+            raise ValueError(
+                f"X has {n_columns} text column(s) ({kind.get(n_columns, '?')}), but this "
+                f"{type(self).__name__} was fitted on {self.n_features_in_} "
+                f"({kind[self.n_features_in_]}). Pass the same form as in fit."
+            )
 
-    def _resolve_labels(self, labels):
-        """Names and encoded texts of labels given at predict time (None: the fitted ones)."""
+    def _labels(self, labels):
+        """The label set given at predict time (None: the fitted one)."""
+        check_is_fitted(self, "net_")
         if labels is None:
-            return self.classes_, None, None
-        if not method_spec(self.method).label_conditioned:
+            return None
+        if not self.plan_.method.label_conditioned:
             raise ValueError(
                 "labels= at predict time is supported by the L-Tuning methods ("
                 + ", ".join(f"method={m!r}" for m in ltuning_methods())
@@ -487,25 +410,20 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
                 "classes. Refit with the new classes instead."
             )
         names, texts = resolve_labels(labels, name="labels")
-        hidden, embed = self._label_readings(self.backbone_, texts, self.recipe_)
-        return names, hidden, embed
+        return self.plan_.read_labels(names, texts)
 
-    def _scores(self, X, label_hidden=None, label_embed=None):
+    def _scores(self, X, labels=None):
         """K-way scores, tokenized in chunks, each chunk sorted by length."""
         check_is_fitted(self, "net_")
         columns, _ = validate_texts(X, name="X")
-        if len(columns) != self.n_features_in_:
-            raise ValueError(self._columns_message(len(columns)))
-        handle = self.backbone_
+        self._check_columns(len(columns))
         n = len(columns[0])
-        n_labels = len(self.classes_) if label_hidden is None else label_hidden.shape[0]
+        n_labels = len(self.classes_) if labels is None else len(labels)
         scores = np.empty((n, n_labels), dtype=np.float32)
         for start in range(0, n, PREDICT_CHUNK):
             chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
-            encoding = tokenize(handle.tokenizer, chunk, self.max_input_tokens_)
-            order = np.argsort([len(ids) for ids in encoding["input_ids"]], kind="stable")
-            arrays = pad(encoding, handle.pad_token_id, order)
-            scores[start + order] = self.net_.predict_scores(arrays, label_hidden, label_embed)
+            arrays, order = self.plan_.sorted_arrays(chunk)
+            scores[start + order] = self.net_.predict_scores(arrays, labels)
         return scores
 
     def decision_function(self, X, labels=None):
@@ -524,9 +442,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             For two labels, the score of the second minus that of the first, as
             sklearn's binary classifiers return.
         """
-        check_is_fitted(self, "net_")
-        _, hidden, embed = self._resolve_labels(labels)
-        scores = self._scores(X, hidden, embed)
+        scores = self._scores(X, self._labels(labels))
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
         return scores
@@ -554,9 +470,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_labels)
             Columns follow ``classes_``, or the order of ``labels`` when given.
         """
-        check_is_fitted(self, "net_")
-        _, hidden, embed = self._resolve_labels(labels)
-        return softmax(self._scores(X, hidden, embed).astype(np.float64), copy=False)
+        scores = self._scores(X, self._labels(labels))
+        return softmax(scores.astype(np.float64), copy=False)
 
     def predict(self, X, labels=None):
         """Predicted class of each input: the best of the K label scores.
@@ -572,10 +487,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self, "net_")
-        names, hidden, embed = self._resolve_labels(labels)
-        scores = self._scores(X, hidden, embed)
-        return np.asarray(names)[np.argmax(scores, axis=1)]
+        label_set = self._labels(labels)
+        names = self.classes_ if label_set is None else label_set.names
+        return names[np.argmax(self._scores(X, label_set), axis=1)]
 
     # -------------------------------------------------------------- persistence
     def save(self, path):
@@ -592,9 +506,17 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         -------
         path : pathlib.Path
         """
-        from .persistence import save_model
+        from .persistence import model_config, write_model
 
-        return save_model(self, path)
+        check_is_fitted(self, "net_")
+        config = model_config(
+            self.get_params(deep=False),
+            self.plan_,
+            self.net_,
+            self.classes_,
+            getattr(self, "feature_names_in_", None),
+        )
+        return write_model(path, config, self.net_.module_.state_dict())
 
     @classmethod
     def load(cls, path, *, device=None, backbone=None, trust_remote_code=False):
@@ -623,46 +545,25 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         estimator : LTuningClassifier
         """
         from .persistence import read_model
+        from .plan import make_plan
+        from .training import Loop, restore_net
 
         stored = read_model(
-            path,
-            check_params=lambda params: cls(**params)._validate_params(),
-            device=device,
-            backbone=backbone,
-            trust_remote_code=trust_remote_code,
+            path, cls, device=device, backbone=backbone, trust_remote_code=trust_remote_code
         )
-        return cls(**stored.params)._restore(stored)
-
-    def _restore(self, stored):
-        """Rebuild the fitted estimator from a checked :class:`~.persistence.StoredModel`."""
-        import torch
-        from skorch.history import History
-
-        handle, recipe = stored.handle, stored.recipe
-        label_hidden, label_embed = self._label_readings(handle, stored.label_texts, recipe)
-        net = self._build_net(
-            handle, len(stored.classes), recipe, label_hidden, label_embed, seed=0
+        self, config = stored.estimator, stored.config
+        plan = make_plan(
+            self,
+            method_spec(self.method),
+            stored.handle,
+            config.recipe_,
+            stored.classes,
+            config.label_texts_,
+            config.max_input_tokens_,
+            config.n_features_in_,
         )
-        with torch.random.fork_rng(devices=[]):
-            net.initialize()
-        try:
-            net.module_.load_state_dict(stored.state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(
-                "model.safetensors does not hold this model's parameters: "
-                + " ".join(str(exc).split())[:300]
-            ) from None
-        net.history = History(stored.history)
-        return self._set_fitted(
-            net=net,
-            handle=handle,
-            classes=stored.classes,
-            label_texts=stored.label_texts,
-            n_columns=stored.n_features_in,
-            feature_names=stored.feature_names,
-            budget=stored.max_input_tokens,
-            recipe=recipe,
-        )
+        net = restore_net(plan, Loop.of(self), stored.state, config.history)
+        return self._set_fitted(plan, net, stored.classes, config.feature_names_in_)
 
     # ------------------------------------------------------------------- extras
     @property
@@ -670,6 +571,30 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         """The skorch history of the fitted net (one entry per epoch)."""
         check_is_fitted(self, "net_")
         return self.net_.history
+
+    @property
+    def recipe_(self):
+        """What each ``"auto"`` resolved to (:class:`~sklearn_ltuning.plan.Recipe`)."""
+        check_is_fitted(self, "plan_")
+        return self.plan_.recipe
+
+    @property
+    def label_texts_(self):
+        """The text read for each class, in ``classes_`` order (list of str)."""
+        check_is_fitted(self, "plan_")
+        return list(self.plan_.labels.texts)
+
+    @property
+    def backbone_(self):
+        """The frozen backbone, shared with other estimators in this process."""
+        check_is_fitted(self, "plan_")
+        return self.plan_.backbone
+
+    @property
+    def max_input_tokens_(self):
+        """Tokens kept per input after truncation."""
+        check_is_fitted(self, "plan_")
+        return self.plan_.max_input_tokens
 
     @property
     def n_trainable_params_(self):
@@ -684,3 +609,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         tags.non_deterministic = self.random_state is None
         tags.classifier_tags.poor_score = True
         return tags
+
+
+# The method choices in the docstring come from the registry, like the parameter check.
+LTuningClassifier.__doc__ = LTuningClassifier.__doc__.replace(
+    "{METHOD_CHOICES}", "{" + ", ".join(f'"{name}"' for name in METHODS) + "}"
+)

@@ -37,6 +37,10 @@ def _check_text(value, where, name):
 def validate_texts(X, *, name="X"):
     """Check X and return its text columns.
 
+    Not sklearn's ``validate_data``: it counts the features of numeric arrays and has no
+    checks for texts (missing, empty, bytes, ragged pairs), each of which gets a message
+    naming the fix here.
+
     Parameters
     ----------
     X : list of (str, str), array-like of shape (n_samples, 2), DataFrame with 2 columns,
@@ -269,6 +273,9 @@ def segments_from_special_mask(special):
 def pad(encoding, pad_id, rows=None):
     """Right-pad token lists to the longest selected row.
 
+    Not the tokenizer's ``pad``: it pads only the keys it knows and leaves the pairs'
+    ``segment_ids`` ragged.
+
     Parameters
     ----------
     encoding : dict of str to list of list of int
@@ -317,6 +324,10 @@ def collate(batch):
 
 def length_grouped_batches(lengths, batch_size, generator, *, group=50):
     """Shuffled batches of similar lengths, so little of each batch is padding.
+
+    Not transformers' ``LengthGroupedSampler``: it keeps each group's batches in
+    descending length order (the longest first), a fixed pattern within every epoch;
+    these batches are shuffled again.
 
     Rows are shuffled, cut into groups of ``group * batch_size``,
     sorted by length within each group and cut into batches; the batch order is
@@ -395,6 +406,7 @@ def validate_targets(y, n_samples):
     Returns
     -------
     y : numpy.ndarray of shape (n_samples,)
+        An object array of the exact strings, or int64.
 
     Raises
     ------
@@ -429,4 +441,7 @@ def validate_targets(y, n_samples):
             )
     if len(kinds) > 1:
         raise TypeError("y mixes strings and integers; use one type for all labels.")
-    return y.astype(str) if kinds == {"str"} else y.astype(np.int64)
+    # Strings stay Python objects: a fixed-width unicode array would drop trailing NUL
+    # characters, so a class "a\x00" would come back as "a" and no longer match its
+    # label_texts key.
+    return y if kinds == {"str"} else y.astype(np.int64)

@@ -271,7 +271,13 @@ def embed_labels(handle, texts):
     """
     import torch
 
-    from .backbones.injection import frozen_embeddings
+    from .embeddings import FrozenEmbeddings
 
-    rows = torch.as_tensor(frozen_embeddings(handle, list(texts)), device=handle.device)
-    return torch.nn.functional.normalize(rows.float(), dim=1)
+    reader = FrozenEmbeddings(
+        backbone=handle.source,
+        pooling="mean",
+        norm="l2",
+        device=handle.device,
+        trust_remote_code=handle.trust_remote_code,
+    )
+    return torch.as_tensor(reader.fit_transform(list(texts)), device=handle.device)

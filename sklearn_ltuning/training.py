@@ -1,6 +1,10 @@
-"""The skorch net: length-grouped batches, positive/negative label pairs, K-way scoring."""
+"""The skorch net of a fit plan: building it, starting its head, training and restoring it."""
 
 from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -9,6 +13,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader, Subset
 
+from .heads import fit_probe
 from .inputs import LengthGroupedBatchSampler, collate
 
 
@@ -36,18 +41,18 @@ class LTuningNet(NeuralNetClassifier):
 
     Parameters
     ----------
-    objective : {"binary", "softmax"}
+    objective : {"softmax", "binary"}, default="softmax"
     seed : int, default=0
         Seeds the generator that shuffles batches and draws negative labels (the
         estimator draws it from its ``random_state``).
     """
 
-    def __init__(self, module, *args, objective="binary", seed=0, **kwargs):
+    def __init__(self, module, *args, objective="softmax", seed=0, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.objective = objective
         self.seed = seed
 
-    #: Total number of epochs a fit should reach; set by the estimator. Epochs already
+    #: Total number of epochs a fit should reach; set by :func:`train`. Epochs already
     #: in the history (e.g. loaded by skorch's LoadInitState from a checkpoint) count,
     #: so a resumed run trains only the remaining ones.
     target_epochs = None
@@ -99,33 +104,29 @@ class LTuningNet(NeuralNetClassifier):
             batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
         return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, **kwargs)
 
-    def predict_scores(self, arrays, label_hidden=None, label_embed=None):
+    def predict_scores(self, arrays, labels=None):
         """K-way scores of padded inputs, through the same batches as validation.
 
         The one prediction path: skorch's dataset, :meth:`get_iterator` (dataset
         order, padding trimmed per batch by :func:`~sklearn_ltuning.inputs.collate`)
-        and skorch's ``infer``, as in ``forward_iter``, plus the label
-        texts that ``predict(X, labels=...)`` scores instead of the fitted ones.
-        Passing them as arguments (not swapping the module's buffers) keeps
-        concurrent predictions with different labels independent.
+        and skorch's ``infer``, as in ``forward_iter``, plus the labels that
+        ``predict(X, labels=...)`` scores instead of the fitted ones. Passing them as
+        an argument (not swapping the module's buffers) keeps concurrent predictions
+        with different labels independent.
 
         Parameters
         ----------
         arrays : dict of numpy.ndarray
             From :func:`~sklearn_ltuning.inputs.pad`; sort rows by length first so
             that each batch holds little padding.
-        label_hidden, label_embed : torch.Tensor, optional
+        labels : LabelSet, optional
             See :meth:`~sklearn_ltuning.methods.MethodModule.forward`.
 
         Returns
         -------
         scores : numpy.ndarray of shape (n_rows, n_labels), float32
         """
-        extra = {}
-        if label_hidden is not None:
-            extra["label_hidden"] = label_hidden
-        if label_embed is not None:
-            extra["label_embed"] = label_embed
+        extra = {} if labels is None else {"labels": labels}
         self._set_training(False)
         out = []
         with torch.inference_mode():
@@ -163,43 +164,130 @@ class LTuningNet(NeuralNetClassifier):
         return {"loss": loss, "y_pred": scores}
 
 
-def _lrcv_settings():
-    """Settings whose defaults scikit-learn 1.10 changes, where this version has them."""
-    import inspect
+@dataclass(frozen=True, eq=False)
+class Loop:
+    """How the skorch loop of a fit runs: the estimator's training settings.
 
-    from sklearn.linear_model import LogisticRegressionCV
+    Attributes mirror :class:`~sklearn_ltuning.LTuningClassifier`'s parameters of the
+    same names; ``callbacks`` and ``net_kwargs`` are passed to skorch as given.
+    """
 
-    accepted = inspect.signature(LogisticRegressionCV).parameters
-    wanted = {"l1_ratios": (0.0,), "use_legacy_attributes": False}
-    return {k: v for k, v in wanted.items() if k in accepted}
+    lr: float
+    max_epochs: int
+    batch_size: int
+    validation_fraction: float
+    train_split: Any = None
+    callbacks: tuple = ()
+    verbose: int = 0
+    net_kwargs: Any = None
+
+    @classmethod
+    def of(cls, params):
+        """The loop settings of an estimator (read for its parameters)."""
+        return cls(
+            lr=float(params.lr),
+            max_epochs=int(params.max_epochs),
+            batch_size=int(params.batch_size),
+            validation_fraction=float(params.validation_fraction),
+            train_split=params.train_split,
+            callbacks=tuple(params.callbacks or ()),
+            verbose=int(params.verbose),
+            net_kwargs=dict(params.net_kwargs or {}),
+        )
 
 
-_LRCV_SETTINGS = _lrcv_settings()
-#: Inverse regularisation strengths the probe start chooses from (cross-validated).
-PROBE_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0)
-#: Probes with at most this many coefficients ((n_features + 1) x n_classes) are solved
-#: by Newton's method, which reaches the optimum to the last bits: the start, and so a
-#: seeded fit, is then the same whatever BLAS kernel the CPU selects. L-BFGS stops at
-#: sklearn's tolerance, at a point that moves with the kernel's rounding (up to 6e-3 in
-#: the coefficients of the tiny test models); it stays the solver above this size,
-#: where Newton's (coefficients x coefficients) Hessian costs 6-10 times as long.
-PROBE_NEWTON_MAX_COEF = 1000
+def net_callbacks(plan, loop, n_samples=None):
+    """The user's callbacks plus those the recipe adds (schedule, early stopping, progress)."""
+    from skorch.callbacks import ProgressBar
+
+    from .callbacks import StepValidation, WarmupLinearDecay
+
+    callbacks = list(loop.callbacks)
+    if plan.recipe.lr_schedule == "linear":
+        callbacks.append(("lr_schedule", WarmupLinearDecay()))
+    if plan.recipe.early_stopping and n_samples is not None:
+        # Every half epoch and before the first step, so the restored point can be
+        # the start (the frozen-feature probe) when training only overfits.
+        n_train = n_samples
+        if loop.train_split is None:
+            n_train -= int(np.ceil(loop.validation_fraction * n_samples))
+        every = max(-(-n_train // (2 * loop.batch_size)), 1)
+        callbacks.append(("keep_best", StepValidation(every=every, keep_best=True)))
+    if loop.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.append(("progress_bar", ProgressBar()))
+    return callbacks or None
 
 
-def _probe_solver(n_features, n_classes):
-    """The probe's solver for this size (see :data:`PROBE_NEWTON_MAX_COEF`)."""
-    n_coef = (n_features + 1) * (n_classes if n_classes > 2 else 1)
-    return "newton-cholesky" if n_coef <= PROBE_NEWTON_MAX_COEF else "lbfgs"
+def build_net(plan, loop, seed, n_samples=None):
+    """The skorch net of one fit (not yet initialised).
+
+    Parameters
+    ----------
+    plan : FitPlan
+    loop : Loop
+    seed : int
+        Batch order, negative labels and the validation split.
+    n_samples : int, optional
+        Rows of the fit (sizes the early-stopping interval).
+
+    Returns
+    -------
+    net : LTuningNet
+    """
+    from skorch.dataset import ValidSplit
+
+    train_split = loop.train_split
+    if train_split is None and plan.recipe.early_stopping:
+        train_split = loop.validation_fraction
+    if isinstance(train_split, numbers.Number) and not isinstance(train_split, bool):
+        train_split = ValidSplit(train_split, stratified=True, random_state=seed)
+    module_kwargs = {
+        "module__backbone": plan.backbone,
+        "module__n_classes": len(plan.labels),
+        "module__prefix_length": plan.prefix_length,
+        "module__pooling": plan.recipe.pooling,
+        "module__pair_encoding": plan.recipe.pair_encoding,
+        "module__labels": plan.labels,
+        **{f"module__{name}": value for name, value in plan.method_options},
+    }
+    if plan.method.label_conditioned:
+        module_kwargs["module__head"] = plan.recipe.head
+    if plan.recipe.class_weight is not None:
+        # skorch computes valid_loss with the same criterion, so early stopping reads
+        # the weighted log-loss too.
+        module_kwargs["criterion__weight"] = torch.tensor(
+            plan.recipe.class_weight, dtype=torch.float32
+        )
+    device = plan.backbone.device
+    return LTuningNet(
+        module=plan.method.module,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        lr=loop.lr,
+        max_epochs=loop.max_epochs,
+        batch_size=loop.batch_size,
+        train_split=train_split,
+        callbacks=net_callbacks(plan, loop, n_samples),
+        device=device.type if device.index is None else str(device),
+        verbose=loop.verbose,
+        objective=plan.objective,
+        seed=seed,
+        # Lists of within-epoch scores make the epoch table unreadable; they stay in
+        # the history (plots read them there).
+        callbacks__print_log__keys_ignored=["step_scores", "best_step"],
+        **module_kwargs,
+        **loop.net_kwargs,
+    )
 
 
-def init_head_from_probe(net, X, y, n_classes, class_weight=None):
+def start_head_from_probe(net, X, y, plan):
     """Fit a logistic regression on the frozen features and start the head there.
 
     The features are the ones the head reads (same pooling and pair encoding), taken
     from the frozen backbone without virtual tokens, on the training part of the
     data only (the net's ``train_split`` is applied first, so validation rows stay
     unseen). A fitted model then begins at the frozen-feature probe instead of at
-    chance, and training refines it (:meth:`MethodModule.init_head_from_probe`).
+    chance, and training refines it.
 
     Parameters
     ----------
@@ -208,14 +296,9 @@ def init_head_from_probe(net, X, y, n_classes, class_weight=None):
     X : dict of numpy.ndarray
         Padded arrays from :func:`~sklearn_ltuning.inputs.pad`.
     y : numpy.ndarray of shape (n_samples,)
-        Encoded classes ``0 .. n_classes - 1``.
-    n_classes : int
-    class_weight : list of float, optional
-        Weight of each encoded class (``recipe_["class_weight"]``); the probe is fitted
-        with them, so the start matches the weighted loss that training follows.
+        Encoded classes.
+    plan : FitPlan
     """
-    from sklearn.linear_model import LogisticRegressionCV
-
     dataset, _ = net.get_split_datasets(X, y)
     module = net.module_
     features, targets = [], []
@@ -225,68 +308,62 @@ def init_head_from_probe(net, X, y, n_classes, class_weight=None):
             features.append(module.features(**Xi).float().cpu().numpy())
             targets.append(np.asarray(yi))
     features, targets = np.vstack(features), np.concatenate(targets)
-    # The features are LayerNorm-ed (about unit scale in each of up to 4d dimensions), a
-    # scale at which sklearn's default C=1 penalises too little and starts the head
-    # overconfident; C is chosen by cross-validated log-loss on the training part.
-    folds = int(min(3, np.bincount(targets).min())) if len(targets) else 0
-    weights = None if class_weight is None else dict(enumerate(map(float, class_weight)))
-    solver = _probe_solver(features.shape[1], len(np.unique(targets)))
-    if folds >= 2:
-        probe = LogisticRegressionCV(
-            Cs=PROBE_CS,
-            cv=folds,
-            scoring="neg_log_loss",
-            solver=solver,
-            max_iter=1000,
-            class_weight=weights,
-            **_LRCV_SETTINGS,
-        ).fit(features, targets)
-    else:  # too few rows per class to cross-validate
-        from sklearn.linear_model import LogisticRegression
-
-        probe = LogisticRegression(
-            C=PROBE_CS[len(PROBE_CS) // 2], solver=solver, max_iter=1000, class_weight=weights
-        )
-        probe.fit(features, targets)
-    coef, intercept = probe.coef_, probe.intercept_
-    if coef.shape[0] == 1:  # sklearn's binary form: one row for the second class
-        coef = np.vstack([-coef / 2, coef / 2])
-        intercept = np.concatenate([-intercept / 2, intercept / 2])
-    # A class absent from the training part keeps zero weights.
-    full_coef = np.zeros((n_classes, coef.shape[1]), dtype=np.float32)
-    full_intercept = np.zeros(n_classes, dtype=np.float32)
-    full_coef[probe.classes_] = coef
-    full_intercept[probe.classes_] = intercept
-    scale = 0.0
-    if module.reads_zero_shot:
-        cosine = features @ module.label_embed.float().cpu().numpy().T / np.sqrt(features.shape[1])
-        scale = zero_shot_temperature(cosine, targets)
-    module.init_head_from_probe(full_coef, full_intercept, zero_shot_scale=scale)
+    coef, intercept = fit_probe(features, targets, len(plan.labels), plan.recipe.class_weight)
+    module.head.start_from_probe(coef, intercept, features, targets)
 
 
-#: Temperatures the zero-shot reading chooses from (cosines are in [-1, 1]).
-ZERO_SHOT_TEMPERATURES = tuple(np.geomspace(1.0, 300.0, 41))
+def train(net, arrays, y, epochs, continuing=False):
+    """Train ``epochs`` more epochs (every epoch of the fit so far counts for schedules)."""
+    done = len(net.history) if continuing else 0
+    net.target_epochs = done + epochs
+    net.partial_fit(arrays, y)
+    return net
 
 
-def zero_shot_temperature(cosine, targets):
-    """The temperature ``t`` with the lowest training log-loss of ``softmax(t * cosine)``.
-
-    Scales the zero-shot reading of a label text to logits comparable with the
-    probe's, so a new label competes with the fitted ones on even terms.
+def fit_net(plan, loop, arrays, y, seed):
+    """Build, initialise, start and train the net of a new fit.
 
     Parameters
     ----------
-    cosine : numpy.ndarray of shape (n_samples, n_labels)
-    targets : numpy.ndarray of shape (n_samples,)
+    plan : FitPlan
+    loop : Loop
+    arrays : dict of numpy.ndarray
+    y : numpy.ndarray of shape (n_samples,)
+        Encoded classes.
+    seed : int
 
     Returns
     -------
-    temperature : float
+    net : LTuningNet
     """
-    from scipy.special import log_softmax
+    net = build_net(plan, loop, seed, n_samples=len(y))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net.initialize()
+    if plan.recipe.head_init == "probe":
+        start_head_from_probe(net, arrays, y, plan)
+    return train(net, arrays, y, loop.max_epochs)
 
-    rows = np.arange(len(targets))
-    losses = [
-        -log_softmax(t * cosine, axis=1)[rows, targets].mean() for t in ZERO_SHOT_TEMPERATURES
-    ]
-    return float(ZERO_SHOT_TEMPERATURES[int(np.argmin(losses))])
+
+def restore_net(plan, loop, state, history):
+    """The net of a loaded model: the plan's modules holding ``state``.
+
+    Raises
+    ------
+    ValueError
+        When ``state`` does not hold exactly this model's parameters.
+    """
+    from skorch.history import History
+
+    net = build_net(plan, loop, seed=0)
+    with torch.random.fork_rng(devices=[]):
+        net.initialize()
+    try:
+        net.module_.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            "model.safetensors does not hold this model's parameters: "
+            + " ".join(str(exc).split())[:300]
+        ) from None
+    net.history = History(history)
+    return net

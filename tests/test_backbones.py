@@ -108,6 +108,7 @@ def test_masked_cache_prefix_changes_nothing(tiny_backbones, arch):
 def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(tiny_backbones, arch, label_map):
     from sklearn_ltuning.labels import encode_labels
     from sklearn_ltuning.methods.lt_prefix import LTPrefix
+    from sklearn_ltuning.plan import LabelSet
 
     handle = load_backbone(tiny_backbones(arch))
     hidden = encode_labels(handle, ["good", "bad", "sad"], 4)
@@ -117,8 +118,9 @@ def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(tiny_backbone
     # Without the output-shift limit the prefixes have the backbone's own RMS per
     # layer and per part (keys, values).
     torch.manual_seed(0)
+    labels = LabelSet(names=np.arange(3), texts=("good", "bad", "sad"), hidden=hidden)
     module = LTPrefix(
-        handle, 3, 4, label_hidden=hidden, label_map=label_map, max_initial_shift=float("inf")
+        handle, 3, 4, labels=labels, label_map=label_map, max_initial_shift=float("inf")
     )
     prefixes = module.label_prefixes(hidden)
     grouped = prefixes.reshape(*prefixes.shape[:3], n_parts, -1)
@@ -128,9 +130,7 @@ def test_lt_prefix_starts_at_the_backbone_scale_per_layer_and_part(tiny_backbone
     # output by the limit (bisection precision), never more.
     limit = loud / 4
     torch.manual_seed(0)
-    quiet = LTPrefix(
-        handle, 3, 4, label_hidden=hidden, label_map=label_map, max_initial_shift=limit
-    )
+    quiet = LTPrefix(handle, 3, 4, labels=labels, label_map=label_map, max_initial_shift=limit)
     assert 0.9 * limit <= quiet._output_shift(hidden)(1.0) <= limit * (1 + 1e-4)
     ratio = quiet.transform.weight / module.transform.weight
     torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.flatten()[0].item()))

@@ -7,7 +7,7 @@ import pytest
 from conftest import make_texts
 
 from sklearn_ltuning import LTuningClassifier
-from sklearn_ltuning.recipe import resolve_class_weight
+from sklearn_ltuning.plan import resolve_class_weight
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +21,15 @@ def imbalanced():
 
 def test_balanced_weights_follow_sklearn():
     y = np.array(["a"] * 30 + ["b"] * 10)
-    assert resolve_class_weight("balanced", np.array(["a", "b"]), y) == [40 / 60, 40 / 20]
+    assert resolve_class_weight("balanced", np.array(["a", "b"]), y) == (40 / 60, 40 / 20)
     assert resolve_class_weight(None, np.array(["a", "b"]), y) is None
 
 
 def test_dict_weights_default_to_one_and_match_integer_classes_by_name():
     classes = np.array([0, 1, 2])
-    assert resolve_class_weight({1: 3.0}, classes, None) == [1.0, 3.0, 1.0]
+    assert resolve_class_weight({1: 3.0}, classes, None) == (1.0, 3.0, 1.0)
     # JSON (a model folder, the command line) gives string keys for integer classes.
-    assert resolve_class_weight({"2": 0.5}, classes, None) == [1.0, 1.0, 0.5]
+    assert resolve_class_weight({"2": 0.5}, classes, None) == (1.0, 1.0, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -64,9 +64,9 @@ def test_balanced_start_gives_the_minority_class_more_probability(tiny_bert, imb
     plain = _start(tiny_bert, X, y, None, method)
     balanced = _start(tiny_bert, X, y, "balanced", method)
     minority = list(plain.classes_).index("negative")
-    assert balanced.recipe_["class_weight"][minority] == pytest.approx(2.0)
+    assert balanced.recipe_.class_weight[minority] == pytest.approx(2.0)
     np.testing.assert_allclose(
-        balanced.net_.criterion_.weight.numpy(), balanced.recipe_["class_weight"]
+        balanced.net_.criterion_.weight.numpy(), balanced.recipe_.class_weight
     )
     assert plain.net_.criterion_.weight is None
     p_plain = plain.predict_proba(X)[:, minority].mean()
@@ -107,7 +107,7 @@ def test_weights_survive_save_and_load_with_integer_classes(tiny_bert, imbalance
     folder = clf.save(tmp_path / "m")
     loaded = LTuningClassifier.load(folder)
     assert loaded.get_params()["class_weight"] == {0: 2.5}
-    assert loaded.recipe_["class_weight"] == [2.5, 1.0]
+    assert loaded.recipe_.class_weight == (2.5, 1.0)
     np.testing.assert_allclose(loaded.net_.criterion_.weight.numpy(), [2.5, 1.0])
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
     # A tampered weight list is refused with the field named.
@@ -116,16 +116,3 @@ def test_weights_survive_save_and_load_with_integer_classes(tiny_bert, imbalance
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="recipe_.class_weight.*one positive number per class"):
         LTuningClassifier.load(folder)
-
-
-def test_version_3_folders_load_unweighted(tiny_bert, imbalanced, tmp_path):
-    X, y = imbalanced
-    clf = LTuningClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1, random_state=0)
-    folder = clf.fit(X, y).save(tmp_path / "m")
-    config = json.loads((folder / "config.json").read_text())
-    config["format_version"] = 3
-    del config["params"]["class_weight"], config["recipe_"]["class_weight"]
-    (folder / "config.json").write_text(json.dumps(config))
-    loaded = LTuningClassifier.load(folder)
-    assert loaded.class_weight is None and loaded.recipe_["class_weight"] is None
-    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)

@@ -40,10 +40,26 @@ def test_demo_on_a_tiny_backbone(tiny_bert):
     assert any(line.startswith("lt_prefix") for line in lines)
     assert any(line.startswith("prefix") for line in lines)
     assert any(line.startswith("majority") for line in lines)
-    assert any(line.startswith("frozen+LR") for line in lines)
-    assert any(line.startswith("majority: always predict") for line in lines)  # the legend
-    assert any(line.startswith("Verdict: ") for line in lines)
+    # The anchor is the tuned probe, named in the table, the legend and the verdict.
+    assert any(line.startswith("frozen+LRCV ") for line in lines)
+    legend = next(line for line in lines if line.startswith("majority: always predict"))
+    assert "frozen+LRCV: the tuned frozen-embedding probe" in legend
+    assert "LogisticRegressionCV" in legend
+    verdict = next(line for line in lines if line.startswith("Verdict: "))
+    assert "against frozen+LRCV" in verdict
     assert any(line.startswith("[1/2] training lt_prefix") for line in lines)  # progress
+
+
+def test_demo_verdict_compares_against_the_tuned_probe():
+    from sklearn_ltuning.cli import demo_verdict
+
+    rows = [("lt_prefix", 0.70), ("prefix", 0.65)]
+    line = demo_verdict(rows, anchor=0.66, majority=0.34)
+    assert line == (
+        "Verdict: lt_prefix is best at 0.700, +0.040 against frozen+LRCV and +0.050 against prefix."
+    )
+    level = demo_verdict(rows, anchor=0.70, majority=0.34)
+    assert level.endswith("no tuned method beats the tuned frozen-embedding probe (frozen+LRCV).")
 
 
 def test_errors_are_one_line_without_traceback():

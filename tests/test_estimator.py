@@ -153,12 +153,11 @@ def test_skorch_callbacks_pass_through(tiny_bert, pairs):
     assert clf.net_.optimizer_.param_groups[0]["lr"] < clf.lr
 
 
-def test_label_encodings_are_not_recomputed_per_batch_or_per_fit(tiny_bert, pairs, monkeypatch):
-    from test_labels import count_label_reads
-
+def test_label_encodings_are_not_recomputed_per_batch_or_per_fit(tiny_bert, pairs, label_reads):
     X, y = pairs
     make(tiny_bert, method="lt_prompt", prefix_length=5).fit(X, y)
-    calls = count_label_reads(monkeypatch)
+    calls = label_reads
+    calls.clear()
     make(tiny_bert, method="lt_prompt", prefix_length=5, max_epochs=2).fit(X, y)
     make(tiny_bert, method="lt_prefix", prefix_length=5).fit(X, y)
     assert calls == []
@@ -305,6 +304,7 @@ BAD_FIT = [
     ),
     ("max_epochs 0", lambda X, y: (X, y), {"max_epochs": 0}, ValueError, "max_epochs"),
     ("unknown pooling", lambda X, y: (X, y), {"pooling": "max"}, ValueError, "pooling"),
+    ("empty device", lambda X, y: (X, y), {"device": ""}, ValueError, "not a torch device"),
     (
         "label_texts list",
         lambda X, y: (X, y),

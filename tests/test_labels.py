@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 
 from sklearn_ltuning import labels
@@ -63,24 +64,11 @@ def test_label_tokens_are_padded_with_dots_or_cut(tiny_bert):
             label_token_ids(tok, ["the movie is good", "the movie is bad"], 3)
 
 
-def count_label_reads(monkeypatch):
-    """Spy on the backbone reads of label texts; returns the list of calls."""
-    calls = []
-    real = labels._read_label_tokens
-
-    def spy(handle, ids):
-        calls.append(len(ids))
-        return real(handle, ids)
-
-    monkeypatch.setattr(labels, "_read_label_tokens", spy)
-    return calls
-
-
-def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert, monkeypatch):
+def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert, label_reads):
     from sklearn_ltuning.backbones.loading import load_backbone
 
     handle = load_backbone(tiny_bert)
-    calls = count_label_reads(monkeypatch)
+    calls = label_reads
     a = encode_labels(handle, ["sport news", "science news"], 6)
     b = encode_labels(handle, ["sport news", "science news"], 6)
     assert calls == [2]
@@ -89,12 +77,12 @@ def test_label_encodings_are_computed_once_per_backbone_and_texts(tiny_bert, mon
     assert not a.requires_grad
 
 
-def test_label_encoding_cache_is_bounded(tiny_bert, monkeypatch):
+def test_label_encoding_cache_is_bounded(tiny_bert, monkeypatch, label_reads):
     from sklearn_ltuning.backbones.loading import load_backbone
 
     handle = load_backbone(tiny_bert)
     monkeypatch.setattr(labels, "ENCODED_CACHE_SIZE", 3)
-    calls = count_label_reads(monkeypatch)
+    calls = label_reads
     for i in range(6):
         encode_labels(handle, [f"{i} news", "sport"], 4)
     assert len(labels._ENCODED) <= 3
@@ -102,3 +90,36 @@ def test_label_encoding_cache_is_bounded(tiny_bert, monkeypatch):
     assert len(calls) == 6
     encode_labels(handle, ["0 news", "sport"], 4)  # the oldest was dropped: read again
     assert len(calls) == 7
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["a\x00", "b"],  # a trailing NUL: dropped by fixed-width numpy strings
+        ["a", "a\x00"],  # two classes that differ only by it
+        ["e\u0301", "\u00e9"],  # a combining accent and the precomposed letter
+        ["1", "01"],  # digit strings that are equal as numbers
+    ],
+    ids=["trailing-nul", "nul-apart", "combining", "digits"],
+)
+def test_class_names_keep_their_exact_value_through_fit_predict_save_load(
+    tiny_bert, texts, tmp_path, names
+):
+    from sklearn_ltuning import LTuningClassifier
+
+    X, y = texts
+    y = [names[0] if v == "positive" else names[1] for v in y]
+    clf = LTuningClassifier(
+        backbone=tiny_bert,
+        prefix_length=4,
+        max_epochs=1,
+        random_state=0,
+        label_texts={names[0]: "good", names[1]: "bad"},
+    ).fit(X, y)
+    assert list(clf.classes_) == sorted(names) and clf.classes_.dtype == object
+    assert clf.label_texts_ == ["good" if c == names[0] else "bad" for c in clf.classes_]
+    assert set(clf.predict(X)) <= set(names)
+    loaded = LTuningClassifier.load(clf.save(tmp_path / "m"))
+    assert list(loaded.classes_) == list(clf.classes_)
+    assert loaded.label_texts == clf.label_texts
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))

@@ -5,8 +5,8 @@ import torch
 
 from sklearn_ltuning.backbones.injection import make_prefix_cache, pool, prefix_width, run_backbone
 from sklearn_ltuning.backbones.loading import load_backbone
-from sklearn_ltuning.labels import encode_labels
 from sklearn_ltuning.methods import METHODS
+from sklearn_ltuning.plan import read_label_set
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,12 @@ def batch(handle):
 
 
 def build(handle, method, length=4, trained_head=True, **kwargs):
-    hidden = encode_labels(handle, ["entailment", "neutral", "contradiction"], length)
+    texts = ["entailment", "neutral", "contradiction"]
+    labels = read_label_set(handle, texts, texts, prefix_length=length, hidden=True, embed=False)
     torch.manual_seed(0)
-    module = METHODS[method].module(handle, 3, length, "mean", label_hidden=hidden, **kwargs)
+    module = METHODS[method].module(handle, 3, length, "mean", labels, **kwargs)
     if trained_head:  # as after some training: the L-Tuning head starts at zero
-        torch.nn.init.normal_(module.head.weight, std=0.1)
+        torch.nn.init.normal_(module.head.linear.weight, std=0.1)
     return module
 
 
@@ -38,7 +39,7 @@ def build(handle, method, length=4, trained_head=True, **kwargs):
 def test_l_tuning_starts_with_a_zero_head_and_prefixes_at_the_backbone_scale(handle, method):
     extra = {"max_initial_shift": float("inf")} if method == "lt_prefix" else {}
     module = build(handle, method, trained_head=False, **extra)
-    assert torch.count_nonzero(module.head.weight) == 0
+    assert torch.count_nonzero(module.head.linear.weight) == 0
     if method == "lt_prefix":
         prefixes = module.label_prefixes(module.label_hidden)
         target = handle.prefix_rms  # (n_layers, n_parts): keys and values of each layer

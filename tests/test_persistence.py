@@ -77,42 +77,18 @@ def test_crash_mid_save_leaves_the_previous_model_whole(fitted, pairs, tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
 
 
-def test_version_2_bilinear_weights_load_with_the_same_fitted_predictions(
-    tiny_bert, texts, tmp_path
-):
-    # Format 2 stored the bilinear head as W itself, (F + 1) by d, with the zero-shot
-    # map inside it; loading converts it to the per-class residual R = W E^T.
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    X, y = texts
-    clf = LTuningClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1, random_state=0)
-    clf.fit(X, y)
-    module = clf.net_.module_
-    assert module.reads_zero_shot and float(module.zero_shot_scale) > 0
-    folder = clf.save(tmp_path / "m")
-    state = load_file(folder / "model.safetensors")
-    embed = module.label_embed.float()
-    d = embed.shape[1]
-    zero_shot = torch.zeros(module.n_features + 1, d)
-    zero_shot[:d] = torch.eye(d) * float(module.zero_shot_scale) / d**0.5
-    state["bilinear"] = zero_shot + state.pop("label_residual") @ torch.linalg.pinv(embed).T
-    del state["zero_shot_scale"]
-    save_file(state, folder / "model.safetensors", metadata={"format": "sklearn_ltuning"})
-    config = json.loads((folder / "config.json").read_text())
-    config["format_version"] = 2
-    del config["params"]["class_weight"], config["recipe_"]["class_weight"]  # added in 4
-    (folder / "config.json").write_text(json.dumps(config))
-    loaded = LTuningClassifier.load(folder)
-    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-4)
-
-
-def test_newer_format_version_is_refused(fitted, tmp_path):
+@pytest.mark.parametrize("version", [1, 4, FORMAT_VERSION + 1])
+def test_other_format_versions_are_refused_naming_both(fitted, tmp_path, version):
+    # One format until a first release: an older or newer folder is refused, never
+    # migrated, with the version it has and the one this package reads.
     folder = fitted.save(tmp_path / "model")
     config = json.loads((folder / "config.json").read_text())
-    config["format_version"] = FORMAT_VERSION + 1
+    config["format_version"] = version
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=f"version {FORMAT_VERSION + 1}.*up to {FORMAT_VERSION}"):
+    fix = "upgrade sklearn_ltuning" if version > FORMAT_VERSION else "refit the model"
+    with pytest.raises(
+        ValueError, match=rf"version {version}\b.*version {FORMAT_VERSION} only; {fix}"
+    ):
         LTuningClassifier.load(folder)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import LastRowsValid
+from conftest import last_rows_valid
 from sklearn.metrics import ConfusionMatrixDisplay, log_loss
 
 from sklearn_ltuning import LTuningClassifier
@@ -38,7 +38,7 @@ def stepped(tiny_bert, pairs):
         tiny_bert,
         method="lt_prefix",
         head="pair",
-        train_split=LastRowsValid(12),
+        train_split=last_rows_valid(len(X), 12),
         callbacks=[StepValidation(2)],
     ).fit(X, y)
 
@@ -73,7 +73,9 @@ def test_step_validation_records_points_within_epochs(stepped, pairs):
 
 def test_step_validation_does_not_change_training(tiny_bert, pairs, stepped):
     X, y = pairs
-    plain = make(tiny_bert, method="lt_prefix", head="pair", train_split=LastRowsValid(12))
+    plain = make(
+        tiny_bert, method="lt_prefix", head="pair", train_split=last_rows_valid(len(X), 12)
+    )
     plain.fit(X, y)
     for a, b in zip(
         plain.net_.module_.state_dict().values(),
@@ -107,7 +109,10 @@ def test_training_curves_png(stepped, tmp_path):
 def test_convergence_plot_of_several_estimators(tiny_bert, pairs, stepped, tmp_path):
     X, y = pairs
     other = make(
-        tiny_bert, method="prefix", train_split=LastRowsValid(12), callbacks=[StepValidation(2)]
+        tiny_bert,
+        method="prefix",
+        train_split=last_rows_valid(len(X), 12),
+        callbacks=[StepValidation(2)],
     ).fit(X, y)
     ax = plot_convergence({"LT-prefix": stepped, "prefix": other})
     lines = ax.get_lines()

@@ -44,16 +44,12 @@ def test_default_settings_learn_on_real_sentiment_data(sst2, method):
 
 
 @needs_data
-def test_classic_prefix_is_not_below_a_frozen_embedding_probe(sst2, minilm):
-    # The K-way head reads the pooled input, so prefix tuning starts from what a
-    # linear probe on the frozen mean embedding can do.
-    from sklearn.linear_model import LogisticRegression
-
-    from sklearn_ltuning.backbones.injection import frozen_embeddings
+def test_classic_prefix_is_not_below_the_tuned_frozen_probe(sst2, minilm):
+    # Prefix tuning starts its K-way head at a probe on the frozen features, so it
+    # starts from what the tuned frozen-embedding probe can do.
+    from sklearn_ltuning import make_frozen_probe
 
     X_train, y_train, X_test, y_test = sst2
-
-    probe = LogisticRegression(max_iter=2000).fit(frozen_embeddings(minilm, X_train), y_train)
-    probe_acc = probe.score(frozen_embeddings(minilm, X_test), y_test)
+    probe_acc = make_frozen_probe("minilm-l6", cv=3).fit(X_train, y_train).score(X_test, y_test)
     clf = LTuningClassifier(method="prefix", max_epochs=4, random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= probe_acc - 0.03

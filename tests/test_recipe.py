@@ -1,18 +1,19 @@
 """The training recipe: pair-aware pooling, the bilinear label head, probe start, LR schedule."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
-from conftest import LastRowsValid, make_pairs
+from conftest import last_rows_valid, make_pairs
 
 from sklearn_ltuning import LTuningClassifier
 from sklearn_ltuning.backbones.injection import pool, split_segments
 from sklearn_ltuning.backbones.loading import load_backbone
 from sklearn_ltuning.callbacks import WarmupLinearDecay
 from sklearn_ltuning.inputs import single_text_frame, tokenize
-from sklearn_ltuning.labels import embed_labels, encode_labels
-from sklearn_ltuning.methods import METHODS
-from sklearn_ltuning.recipe import resolve_recipe
+from sklearn_ltuning.methods import METHODS, method_spec
+from sklearn_ltuning.plan import LabelSet, Recipe, read_label_set
 
 PREMISES = ["a man plays in the park.", "the dog sleeps."]
 HYPOTHESES = ["a man plays.", "nobody sleeps in the house ."]
@@ -72,22 +73,22 @@ def handle(tiny_bert):
 def _module(handle, method="lt_prefix", **kwargs):
     texts = ["entailment", "neutral", "contradiction"]
     torch.manual_seed(0)
-    return METHODS[method].module(
-        handle,
-        3,
-        4,
-        "mean",
-        label_hidden=encode_labels(handle, texts, 4),
-        label_embed=embed_labels(handle, texts),
-        **kwargs,
-    )
+    labels = read_label_set(handle, texts, texts, prefix_length=4, hidden=True, embed=True)
+    return METHODS[method].module(handle, 3, 4, "mean", labels, **kwargs)
+
+
+def _other(embed):
+    """Labels given by their frozen readings only (what the bilinear head reads)."""
+    return LabelSet(names=np.arange(len(embed)), texts=("?",) * len(embed), embed=embed)
 
 
 def _all_scores(module, f, embed=None):
     """The bilinear part of every (row, label) score: (rows, labels)."""
-    n_labels = (module.label_embed if embed is None else embed).shape[0]
+    head = module.head
+    n_labels = (head.label_embed if embed is None else embed).shape[0]
     idx = torch.arange(n_labels).repeat(f.shape[0])
-    return module.bilinear_scores(f.repeat_interleave(n_labels, 0), idx, embed).view(-1, n_labels)
+    labels = None if embed is None else _other(embed)
+    return head.bilinear_scores(f.repeat_interleave(n_labels, 0), idx, labels).view(-1, n_labels)
 
 
 def test_bilinear_head_adds_f_plus_one_parameters_per_class(handle):
@@ -100,21 +101,21 @@ def test_bilinear_head_adds_f_plus_one_parameters_per_class(handle):
     assert four - paper == (4 * d + 1) * 3 + 2 * 3 * d
     # The zero-shot temperature is saved with the weights but never trained.
     module = _module(handle, pair_encoding="joint", head="bilinear")
-    assert "zero_shot_scale" in module.state_dict()
-    assert "zero_shot_scale" not in dict(module.named_parameters())
+    assert "head.zero_shot_scale" in module.state_dict()
+    assert "head.zero_shot_scale" not in dict(module.named_parameters())
 
 
 def test_probe_start_reproduces_the_probe_scores_on_the_fitted_labels(handle):
     module = _module(handle, pair_encoding="separate", head="bilinear")
     rng = np.random.default_rng(0)
     coef, intercept = rng.normal(size=(3, module.n_features)), rng.normal(size=3)
-    module.init_head_from_probe(coef, intercept)
+    module.head.set_start(coef, intercept)
     f = torch.randn(5, module.n_features)
     expected = f @ torch.tensor(coef, dtype=torch.float32).T + torch.tensor(intercept).float()
     torch.testing.assert_close(_all_scores(module, f), expected, rtol=1e-4, atol=1e-4)
     # The fitted texts given as new ones read the same.
     torch.testing.assert_close(
-        _all_scores(module, f, module.label_embed), expected, rtol=1e-4, atol=1e-3
+        _all_scores(module, f, module.head.label_embed), expected, rtol=1e-4, atol=1e-3
     )
 
 
@@ -137,57 +138,49 @@ def test_fitted_model_starts_at_the_frozen_probe(tiny_bert):
     with torch.no_grad():
         batch = {k: torch.as_tensor(v) for k, v in arrays.items()}
         features = module.features(**batch).numpy()
-    from sklearn_ltuning.training import _LRCV_SETTINGS, PROBE_CS, _probe_solver
+    from sklearn_ltuning.heads import PROBE_CS, lrcv_settings, probe_solver
 
     probe = LogisticRegressionCV(
         Cs=PROBE_CS, cv=3, scoring="neg_log_loss", max_iter=1000,
-        solver=_probe_solver(features.shape[1], 3), **_LRCV_SETTINGS,
+        solver=probe_solver(features.shape[1], 3), **lrcv_settings(),
     )  # fmt: skip
     probe.fit(features, y)
-    np.testing.assert_allclose(module.head.weight.detach().numpy(), probe.coef_, atol=1e-4)
-    assert clf.recipe_["head_init"] == "probe"
+    np.testing.assert_allclose(module.head.linear.weight.detach().numpy(), probe.coef_, atol=1e-4)
+    assert clf.recipe_.head_init == "probe"
 
 
 def test_recipe_resolution(tiny_bert, tiny_backbones):
     X, y = make_pairs(12)
     default = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4).fit(X, y)
-    assert default.recipe_ == {
-        "pooling": "mean",
-        "pair_encoding": "separate",
-        "head": "bilinear",
-        "head_init": "probe",
-        "lr_schedule": "linear",
-        "early_stopping": False,  # "auto": too few rows to hold any out
-        "class_weight": None,
-    }
+    assert default.recipe_ == Recipe(
+        pooling="mean",
+        pair_encoding="separate",
+        head="bilinear",
+        head_init="probe",
+        lr_schedule="linear",
+        early_stopping=False,  # "auto": too few rows to hold any out
+        class_weight=None,
+    )
     paper = LTuningClassifier(
         backbone=tiny_bert, max_epochs=1, prefix_length=4, objective="binary"
     ).fit(X, y)
-    assert paper.recipe_ == {
-        "pooling": "mean",
-        "pair_encoding": "joint",
-        "head": "pair",
-        "head_init": "default",
-        "lr_schedule": "constant",
-        "early_stopping": False,
-        "class_weight": None,
-    }
+    assert paper.recipe_ == Recipe(
+        pooling="mean",
+        pair_encoding="joint",
+        head="pair",
+        head_init="default",
+        lr_schedule="constant",
+        early_stopping=False,
+        class_weight=None,
+    )
     texts = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4).fit(
         [a for a, _ in X], y
     )
-    assert texts.recipe_["pair_encoding"] == "joint"
+    assert texts.recipe_.pair_encoding == "joint"
     decoder = LTuningClassifier(
         backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4
     ).fit(X, y)
-    assert decoder.recipe_ == {
-        "pooling": "last",
-        "pair_encoding": "joint",
-        "head": "pair",
-        "head_init": "default",
-        "lr_schedule": "constant",
-        "early_stopping": False,
-        "class_weight": None,
-    }
+    assert decoder.recipe_ == dataclasses.replace(paper.recipe_, pooling="last")
 
 
 @pytest.mark.parametrize("encoding", ["joint", "cross", "separate"])
@@ -232,7 +225,7 @@ def test_early_stopping_restores_the_best_evaluated_point(tiny_bert):
     X, y = make_pairs(48)
     clf = LTuningClassifier(
         backbone=tiny_bert, prefix_length=4, max_epochs=3, batch_size=8, lr=5e-2,
-        early_stopping=True, train_split=LastRowsValid(12), random_state=0,
+        early_stopping=True, train_split=last_rows_valid(len(X), 12), random_state=0,
     ).fit(X, y)  # fmt: skip
     scores = [s for row in clf.history_ for s in row.get("step_scores", [])]
     assert scores[0]["step"] == 0 and len(scores) >= 6  # the start, then every half epoch
@@ -246,13 +239,15 @@ def test_early_stopping_restores_the_best_evaluated_point(tiny_bert):
 
 def test_early_stopping_auto_needs_enough_rows(tiny_bert):
     clf = LTuningClassifier(backbone=tiny_bert)
-    handle = load_backbone(tiny_bert)
-    params, shape = clf.get_params(), handle.shape
-    assert resolve_recipe(params, shape, 2, n_samples=2400, n_classes=3)["early_stopping"] is True
-    assert resolve_recipe(params, shape, 2, n_samples=48, n_classes=3)["early_stopping"] is False
-    paper = LTuningClassifier(backbone=tiny_bert, objective="binary")
-    paper_params = paper.get_params()
-    assert resolve_recipe(paper_params, shape, 2, 2400, n_classes=3)["early_stopping"] is False
+    shape, spec = load_backbone(tiny_bert).shape, method_spec("lt_prefix")
+    classes = np.array(["a", "b", "c"], dtype=object)
+
+    def stopping(params, n):
+        return Recipe.resolve(params, spec, shape, 2, classes, classes[np.arange(n) % 3])
+
+    assert stopping(clf, 2400).early_stopping is True
+    assert stopping(clf, 48).early_stopping is False
+    assert stopping(LTuningClassifier(objective="binary"), 2400).early_stopping is False
 
 
 def test_probe_started_lt_prefix_barely_moves_the_frozen_features(tiny_bert):
@@ -272,7 +267,7 @@ def test_epoch_table_leaves_out_the_within_epoch_lists(tiny_bert, capsys):
     X, y = make_pairs(36)
     clf = LTuningClassifier(
         backbone=tiny_bert, prefix_length=4, max_epochs=1, batch_size=8, verbose=1,
-        early_stopping=True, train_split=LastRowsValid(12), random_state=0,
+        early_stopping=True, train_split=last_rows_valid(len(X), 12), random_state=0,
     ).fit(X, y)  # fmt: skip
     printed = capsys.readouterr().out
     assert "valid_loss" in printed and "step_scores" not in printed
@@ -281,17 +276,17 @@ def test_epoch_table_leaves_out_the_within_epoch_lists(tiny_bert, capsys):
 
 def test_zero_shot_start_keeps_the_probe_on_fitted_labels_and_reads_new_ones(handle):
     module = _module(handle, pair_encoding="joint", head="bilinear")
-    assert module.reads_zero_shot
+    assert module.head.reads_zero_shot
     d = handle.shape.hidden_size
     rng = np.random.default_rng(0)
     coef, intercept = rng.normal(size=(3, d)), rng.normal(size=3)
-    module.init_head_from_probe(coef, intercept, zero_shot_scale=20.0)
+    module.head.set_start(coef, intercept, zero_shot_scale=20.0)
     f = torch.randn(5, d)
     # Fitted labels: exactly the probe's scores.
     expected = f @ torch.tensor(coef, dtype=torch.float32).T + torch.tensor(intercept).float()
     torch.testing.assert_close(_all_scores(module, f), expected, rtol=1e-4, atol=1e-3)
     # A label reading orthogonal to the fitted ones: the zero-shot cosine, 20 f.e / sqrt(d).
-    embed = module.label_embed.float()
+    embed = module.head.label_embed.float()
     new = torch.randn(d)
     new -= embed.T @ torch.linalg.lstsq(embed.T, new[:, None]).solution[:, 0]
     new /= new.norm()
@@ -300,11 +295,11 @@ def test_zero_shot_start_keeps_the_probe_on_fitted_labels_and_reads_new_ones(han
     )
     # Without the zero-shot part (or for pair features) that label scores zero.
     plain = _module(handle, pair_encoding="joint", head="bilinear", zero_shot=False)
-    plain.init_head_from_probe(coef, intercept, zero_shot_scale=20.0)
+    plain.head.set_start(coef, intercept, zero_shot_scale=20.0)
     torch.testing.assert_close(
         _all_scores(plain, f, new[None])[:, 0], torch.zeros(5), rtol=0, atol=1e-3
     )
-    assert not _module(handle, pair_encoding="separate", head="bilinear").reads_zero_shot
+    assert not _module(handle, pair_encoding="separate", head="bilinear").head.reads_zero_shot
 
 
 def test_training_the_residual_leaves_the_zero_shot_reading_of_new_labels(handle):
@@ -314,15 +309,15 @@ def test_training_the_residual_leaves_the_zero_shot_reading_of_new_labels(handle
     module = _module(handle, pair_encoding="joint", head="bilinear")
     d = handle.shape.hidden_size
     rng = np.random.default_rng(1)
-    module.init_head_from_probe(rng.normal(size=(3, d)), rng.normal(size=3), zero_shot_scale=20.0)
-    embed = module.label_embed.float()
+    module.head.set_start(rng.normal(size=(3, d)), rng.normal(size=3), zero_shot_scale=20.0)
+    embed = module.head.label_embed.float()
     new = torch.randn(d)
     new -= embed.T @ torch.linalg.lstsq(embed.T, new[:, None]).solution[:, 0]
     new /= new.norm()
     f = torch.randn(6, d)
     before = _all_scores(module, f, new[None])
     fitted_before = _all_scores(module, f).detach()
-    optimizer = torch.optim.AdamW([module.label_residual], lr=0.1)
+    optimizer = torch.optim.AdamW([module.head.label_residual], lr=0.1)
     for _ in range(20):
         loss = torch.nn.functional.cross_entropy(_all_scores(module, f), torch.arange(6) % 3)
         optimizer.zero_grad()
@@ -333,7 +328,7 @@ def test_training_the_residual_leaves_the_zero_shot_reading_of_new_labels(handle
 
 
 def test_zero_shot_temperature_fits_the_training_labels():
-    from sklearn_ltuning.training import ZERO_SHOT_TEMPERATURES, zero_shot_temperature
+    from sklearn_ltuning.heads import ZERO_SHOT_TEMPERATURES, zero_shot_temperature
 
     rng = np.random.default_rng(0)
     targets = rng.integers(0, 3, 200)

@@ -300,38 +300,3 @@ def split_segments(input_ids, segment_ids, frame, pad_id):
         out.scatter_(1, where, tail.expand(2 * batch, -1))
     mask = (torch.arange(width, device=ids.device) < total.unsqueeze(1)).long()
     return out, mask
-
-
-def frozen_embeddings(handle, texts, *, max_length=128, batch_size=64):
-    """Mean-pooled last hidden states of the frozen backbone, one row per text.
-
-    The representation a sentence-transformers checkpoint was trained to produce;
-    used by the frozen-embedding anchors (logistic regression, zero-shot cosine).
-
-    Parameters
-    ----------
-    handle : BackboneHandle
-    texts : list of str
-    max_length : int, default=128
-    batch_size : int, default=64
-
-    Returns
-    -------
-    embeddings : numpy.ndarray of shape (n_texts, hidden_size)
-    """
-    import numpy as np
-
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            enc = handle.tokenizer(
-                texts[start : start + batch_size],
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            )
-            mask = enc["attention_mask"].to(handle.device)
-            hidden = run_backbone(handle, enc["input_ids"].to(handle.device), mask)
-            out.append(pool(hidden, mask, "mean").float().cpu().numpy())
-    return np.vstack(out)

@@ -195,6 +195,15 @@ class BackboneHandle:
         return pad if pad is not None and 0 <= pad < n_rows else 0
 
     @property
+    def position_limit(self):
+        """Most positions an input may occupy: the model's, or the tokenizer's if fewer."""
+        limit = self.shape.max_positions
+        model_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(model_max, int) and 0 < model_max < 1_000_000:
+            limit = min(limit, model_max)
+        return limit
+
+    @property
     def weights_sha256(self):
         """SHA-256 of the weights file (:func:`weights_sha256`), or None."""
         if self._weights_sha256 is False:
@@ -210,28 +219,17 @@ class BackboneHandle:
         folder or on another machine has the same fingerprint.
         """
         if self._fingerprint is None:
-            self._fingerprint = self._digest(legacy=False)
-        return self._fingerprint
+            import json
 
-    def legacy_fingerprint(self):
-        """The fingerprint of model format version 1, which included the folder path."""
-        return self._digest(legacy=True)
-
-    def _digest(self, legacy):
-        import json
-
-        if legacy:
-            text = self.model.config.to_json_string(use_diff=False)
-        else:
             config = self.model.config.to_dict()
             for key in ("_name_or_path", "transformers_version"):
                 config.pop(key, None)
-            text = json.dumps(config, sort_keys=True, default=str)
-        digest = hashlib.sha256(text.encode())
-        for name, tensor in sorted(self.model.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
+            digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+            for name, tensor in sorted(self.model.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
 
 def weights_sha256(source):
@@ -323,7 +321,7 @@ def _shape_of(model, tokenizer):
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Silence transformers' weight-loading progress bars and info logs."""
     from transformers.utils import logging as hf_logging
 
@@ -409,7 +407,13 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
     source = backbone if isinstance(backbone, BackboneSource) else resolve_backbone(backbone)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device ({exc}); use 'cpu', 'cuda', "
+            "'cuda:0', 'mps' or 'auto'."
+        ) from None
     key = (source.key, str(device), bool(trust_remote_code))
     with _LOCK:
         if key in _LOADED:
@@ -424,7 +428,7 @@ def _load_uncached(source, device, trust_remote_code):
     from transformers import AutoModel, AutoTokenizer
 
     path = source.path
-    with _quiet_transformers():
+    with quiet_transformers():
         if source.gguf_file:
             path = str(_gguf_folder(source, trust_remote_code))
         try:

@@ -10,12 +10,10 @@ import importlib
 
 from .registry import METHODS, MethodSpec, ltuning_methods, method_spec
 
+#: Class name -> its submodule, read from the registry's records (and the shared base).
 _CLASSES = {
     "MethodModule": "base",
-    "LTPrefix": "lt_prefix",
-    "LTPrompt": "lt_prompt",
-    "PrefixTuning": "prefix",
-    "PromptTuning": "prompt",
+    **{spec.module_path.split(":")[1]: spec.module_path.split(":")[0] for spec in METHODS.values()},
 }
 
 

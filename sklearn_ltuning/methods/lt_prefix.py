@@ -35,15 +35,15 @@ class LTPrefix(MethodModule):
         Largest relative change that the initial label prefixes' content may cause
         in the pooled output of the probe sentences (:meth:`_limit_output_shift`).
     **kwargs
-        ``pair_encoding``, ``head``, ``label_embed``: see :class:`MethodModule`.
+        ``pair_encoding``, ``head``, ``zero_shot``: see :class:`MethodModule`.
     """
 
     label_conditioned = True
     injects = "prefix"
 
     def __init__(self, *args, label_map="pooled", max_initial_shift=0.3, **kwargs):
-        # The base class takes (backbone, n_classes, prefix_length, pooling,
-        # label_hidden, ...) and keeps label_hidden as a buffer read below.
+        # The base class takes (backbone, n_classes, prefix_length, pooling, labels,
+        # ...) and keeps the labels' hidden states as the buffer read below.
         super().__init__(*args, **kwargs)
         backbone, prefix_length, label_hidden = self.backbone, self.prefix_length, self.label_hidden
         self.label_map = label_map
@@ -134,7 +134,7 @@ class LTPrefix(MethodModule):
 
         def pooled(scale):
             hidden = run_backbone(handle, ids, mask, prefix=prefixes * scale)
-            return pool(hidden, mask, self.pooling).float()
+            return pool(hidden, mask, self.reader.pooling).float()
 
         reference = pooled(0.0)
         size = reference.norm(dim=-1).clamp(min=1e-12)
@@ -164,6 +164,6 @@ class LTPrefix(MethodModule):
             flat = self.transform(label_hidden)  # (n_labels, l, n_layers * width)
         return flat.view(n_labels, length, self.backbone.shape.n_layers, -1)
 
-    def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
-        hidden = self.label_hidden if label_hidden is None else label_hidden
+    def virtual_tokens(self, batch_size, label_idx=None, labels=None):
+        hidden = self.label_hidden if labels is None else labels.hidden
         return self.label_prefixes(hidden).index_select(0, label_idx)

@@ -21,13 +21,12 @@ class LTPrompt(MethodModule):
     label_conditioned = True
     injects = "prompt"
 
-    def __init__(
-        self, backbone, n_classes, prefix_length, pooling="mean", label_hidden=None, **kwargs
-    ):
-        super().__init__(backbone, n_classes, prefix_length, pooling, label_hidden, **kwargs)
+    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", labels=None, **kwargs):
+        super().__init__(backbone, n_classes, prefix_length, pooling, labels, **kwargs)
         d, d_embed = backbone.shape.hidden_size, backbone.shape.embedding_size
         self.transform = nn.Linear(d, d_embed, bias=False)
         scale = 1.0
+        label_hidden = self.label_hidden
         if label_hidden is not None:
             table = backbone.model.get_input_embeddings().weight
             target = table.detach().float().pow(2).mean().sqrt()
@@ -36,6 +35,6 @@ class LTPrompt(MethodModule):
         with torch.no_grad():
             self.transform.weight.copy_(torch.eye(d_embed, d) * scale)
 
-    def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
-        hidden = self.label_hidden if label_hidden is None else label_hidden
+    def virtual_tokens(self, batch_size, label_idx=None, labels=None):
+        hidden = self.label_hidden if labels is None else labels.hidden
         return self.transform(hidden).index_select(0, label_idx)

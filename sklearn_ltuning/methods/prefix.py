@@ -21,13 +21,12 @@ class PrefixTuning(MethodModule):
 
     injects = "prefix"
 
-    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", **kwargs):
-        # label_hidden (None for a classic method) reaches MethodModule via kwargs.
-        super().__init__(backbone, n_classes, prefix_length, pooling, **kwargs)
+    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", labels=None, **kwargs):
+        super().__init__(backbone, n_classes, prefix_length, pooling, labels, **kwargs)
         width = prefix_width(backbone.shape)
         self.prefix = nn.Parameter(
             torch.randn(prefix_length, backbone.shape.n_layers, width) * 0.02
         )
 
-    def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
+    def virtual_tokens(self, batch_size, label_idx=None, labels=None):
         return self.prefix.unsqueeze(0).expand(batch_size, -1, -1, -1)

@@ -18,12 +18,11 @@ class PromptTuning(MethodModule):
 
     injects = "prompt"
 
-    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", **kwargs):
-        # label_hidden (None for a classic method) reaches MethodModule via kwargs.
-        super().__init__(backbone, n_classes, prefix_length, pooling, **kwargs)
+    def __init__(self, backbone, n_classes, prefix_length, pooling="mean", labels=None, **kwargs):
+        super().__init__(backbone, n_classes, prefix_length, pooling, labels, **kwargs)
         table = backbone.model.get_input_embeddings().weight
         rows = torch.randint(0, table.shape[0], (prefix_length,))
         self.prompt = nn.Parameter(table[rows].detach().clone().to(torch.float32))
 
-    def virtual_tokens(self, batch_size, label_idx=None, label_hidden=None):
+    def virtual_tokens(self, batch_size, label_idx=None, labels=None):
         return self.prompt.unsqueeze(0).expand(batch_size, -1, -1)

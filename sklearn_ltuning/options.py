@@ -1,0 +1,37 @@
+"""The allowed values of every resolved setting, and what ``"auto"`` means for a backbone.
+
+A leaf module (no PyTorch, no package imports): the estimators' parameter checks, the
+fit plan, the model folder's schema and the modules all take their choices from here.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Literal
+
+Pooling = Literal["mean", "cls", "last"]
+PairEncoding = Literal["joint", "cross", "separate"]
+HeadName = Literal["class", "pair", "bilinear"]
+HeadInit = Literal["probe", "default"]
+Schedule = Literal["constant", "linear"]
+Objective = Literal["softmax", "binary"]
+LabelMap = Literal["pooled", "token"]
+
+
+def choices(hint):
+    """The values a ``Literal`` type allows, e.g. ``choices(Pooling)``."""
+    return typing.get_args(hint)
+
+
+def auto_pooling(shape):
+    """What ``pooling="auto"`` means for a backbone: the last real token on decoders."""
+    return "last" if shape.is_decoder else "mean"
+
+
+def auto_pair_encoding(shape, paper=False):
+    """What ``pair_encoding="auto"`` means for pairs on a backbone.
+
+    ``"separate"`` on encoders (sentence-embedding backbones were trained on single
+    sentences); ``"joint"`` for the paper's scheme and on decoders.
+    """
+    return "joint" if paper or shape.is_decoder else "separate"

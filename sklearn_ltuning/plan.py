@@ -1,0 +1,513 @@
+"""The fit plan: every setting of one fit, resolved once into typed values, and its label set.
+
+:class:`~sklearn_ltuning.LTuningClassifier` builds one :class:`FitPlan` in ``fit`` and in
+``load``; the net and module builders, prediction and persistence read it and nothing
+else. The allowed values of each resolved setting are the ``Literal`` types of
+:mod:`sklearn_ltuning.options`; :func:`from_json` checks a model folder against the
+same types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .methods import MethodSpec
+from .options import (
+    HeadInit,
+    HeadName,
+    Objective,
+    PairEncoding,
+    Pooling,
+    Schedule,
+    auto_pair_encoding,
+    auto_pooling,
+)
+
+#: Fewest held-out rows with which ``early_stopping="auto"`` turns early stopping on.
+MIN_EARLY_STOPPING_ROWS = 50
+#: Positions an input must keep after the prefix takes its share.
+MIN_INPUT_POSITIONS = 8
+
+
+# ------------------------------------------------------------------ JSON schema
+def check_json(value, hint, where):
+    """``value`` read from JSON, checked against the type ``hint`` and converted.
+
+    Understands the types the plan's dataclasses use: ``bool``, ``int``, ``float``,
+    ``str``, ``None``, ``Literal``, unions, ``tuple[X, ...]`` (a JSON list),
+    ``list[X]``, ``dict[str, X]`` and dataclasses (a JSON object with exactly their
+    fields). A mismatch is a ``ValueError`` naming the field.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin is Literal:
+        # True == 1 in Python: compare types too, so a bool never passes for a str.
+        if not any(value == a and type(value) is type(a) for a in args):
+            raise _field_error(where, f"must be one of {list(args)}; got {value!r}.")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return check_json(value, option, where)
+            except ValueError:
+                continue
+        raise _field_error(where, f"has the wrong type ({_describe(value)}).")
+    if hint is type(None):
+        if value is not None:
+            raise _field_error(where, f"must be null; got {_describe(value)}.")
+        return None
+    if dataclasses.is_dataclass(hint):
+        return from_json(hint, value, where)
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise _field_error(where, f"must be a list; got {_describe(value)}.")
+        item = args[0] if args else Any
+        items = [check_json(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _field_error(where, f"must be an object; got {_describe(value)}.")
+        return {str(k): check_json(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    scalar = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[hint]
+    if not isinstance(value, scalar) or (isinstance(value, bool) and hint is not bool):
+        raise _field_error(where, f"must be {hint.__name__}; got {_describe(value)}.")
+    if hint is float:
+        if not math.isfinite(value):
+            raise _field_error(where, f"must be a finite number; got {value!r}.")
+        return float(value)
+    return value
+
+
+def from_json(cls, data, where):
+    """An instance of the dataclass ``cls`` from a JSON object with exactly its fields."""
+    if not isinstance(data, dict):
+        raise _field_error(where, f"must be an object; got {_describe(data)}.")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise _field_error(where, f"has unknown field(s) {unknown}; refusing the folder.")
+    missing = sorted(set(fields) - set(data))
+    if missing:
+        raise _field_error(where, f"lacks field(s) {missing}.")
+    prefix = f"{where}." if where != "(top level)" else ""
+    return cls(**{name: check_json(data[name], hints[name], prefix + name) for name in fields})
+
+
+def to_json(value):
+    """A JSON-ready copy of a plan dataclass (tuples become lists)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _describe(value):
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def _field_error(where, message):
+    return ValueError(f"config.json: field {where!r} {message}")
+
+
+# ---------------------------------------------------------------------- recipe
+@dataclass(frozen=True)
+class Recipe:
+    """What each ``"auto"`` training setting resolved to for one fit (``recipe_``).
+
+    Attributes
+    ----------
+    pooling : {"mean", "cls", "last"}
+    pair_encoding : {"joint", "cross", "separate"}
+        Always ``"joint"`` for single texts.
+    head : {"class", "pair", "bilinear"}
+        ``"class"`` for the classic methods' K-way head.
+    head_init : {"probe", "default"}
+    lr_schedule : {"constant", "linear"}
+    early_stopping : bool
+    class_weight : tuple of float or None
+        The weight of each class in ``classes_`` order.
+    """
+
+    pooling: Pooling
+    pair_encoding: PairEncoding
+    head: HeadName
+    head_init: HeadInit
+    lr_schedule: Schedule
+    early_stopping: bool
+    class_weight: tuple[float, ...] | None = None
+
+    @classmethod
+    def resolve(cls, params, spec, shape, n_columns, classes, y):
+        """Resolve the estimator's settings for this backbone and training data.
+
+        With an L-Tuning method and ``objective="binary"``, and on decoders, every
+        ``"auto"`` is the paper's scheme (one vector pooled over the joint pair, the
+        pair head, a constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
+
+        Parameters
+        ----------
+        params : LTuningClassifier
+            Read for its parameters (``pooling``, ``pair_encoding``, ``head``, ...).
+        spec : MethodSpec
+        shape : BackboneShape
+        n_columns : int
+            1 for single texts, 2 for pairs.
+        classes : numpy.ndarray
+            The fitted classes, sorted.
+        y : numpy.ndarray
+            The training targets (class values).
+
+        Returns
+        -------
+        recipe : Recipe
+        """
+        # The recipe is validated on encoders only; on decoders "auto" means the
+        # paper's scheme, the one that passes the decoder checks (BENCHMARKS.md).
+        paper = (spec.label_conditioned and params.objective == "binary") or shape.is_decoder
+        pooling = auto_pooling(shape) if params.pooling == "auto" else params.pooling
+        encoding = params.pair_encoding
+        if n_columns == 1:
+            encoding = "joint"
+        elif encoding == "auto":
+            encoding = auto_pair_encoding(shape, paper)
+        if not spec.label_conditioned:
+            head = "class"
+        elif params.head == "auto":
+            head = "pair" if paper else "bilinear"
+        else:
+            head = params.head
+        head_init = params.head_init
+        if head == "pair":
+            head_init = "default"  # the pair head has no class weights to start from
+        elif head_init == "auto":
+            head_init = "default" if paper else "probe"
+        schedule = params.lr_schedule
+        if schedule == "auto":
+            schedule = "constant" if paper else "linear"
+        stopping = params.early_stopping
+        if stopping == "auto":
+            # Only where the held-out part can measure something: at least
+            # MIN_EARLY_STOPPING_ROWS rows, and a few per class.
+            n_valid = int(params.validation_fraction * len(y))
+            stopping = (
+                not paper and n_valid >= MIN_EARLY_STOPPING_ROWS and n_valid >= 5 * len(classes)
+            )
+        return cls(
+            pooling=pooling,
+            pair_encoding=encoding,
+            head=head,
+            head_init=head_init,
+            lr_schedule=schedule,
+            early_stopping=bool(stopping),
+            class_weight=resolve_class_weight(params.class_weight, classes, y),
+        )
+
+    def check(self, spec, n_columns, n_classes, where="recipe_"):
+        """Refuse a recipe that cannot belong to this method and data (a loaded one)."""
+        if (self.head == "class") == spec.label_conditioned:
+            raise _field_error(f"{where}.head", f"does not fit method {spec.name!r}.")
+        if n_columns == 1 and self.pair_encoding != "joint":
+            raise _field_error(f"{where}.pair_encoding", "must be 'joint' for single texts.")
+        weights = self.class_weight
+        if weights is not None and (len(weights) != n_classes or min(weights) <= 0):
+            raise _field_error(
+                f"{where}.class_weight", "must be null or one positive number per class."
+            )
+        return self
+
+
+def resolve_class_weight(class_weight, classes, y):
+    """Per-class loss weights in ``classes`` order, or None.
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None
+        The estimator's parameter; a dict may leave classes out (they weigh 1).
+    classes : numpy.ndarray
+        The fitted classes, sorted.
+    y : numpy.ndarray
+        The training targets (not encoded).
+
+    Returns
+    -------
+    weights : tuple of float or None
+    """
+    if class_weight is None:
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if isinstance(class_weight, dict):
+        # Keys are matched as the classes print, so {"1": 2.0} (as read back from a
+        # model folder's JSON) and {1: 2.0} mean the same for integer classes.
+        known = {str(c) for c in classes}
+        unknown = sorted(str(k) for k in class_weight if str(k) not in known)
+        if unknown:
+            raise ValueError(
+                f"class_weight names classes {unknown} that are not in y "
+                f"({[str(c) for c in classes]}); key it by the classes of y."
+            )
+        bad = {k: w for k, w in class_weight.items() if not _positive_number(w)}
+        if bad:
+            raise ValueError(f"class_weight values must be positive numbers; got {bad}.")
+        by_name = {str(k): float(w) for k, w in class_weight.items()}
+        return tuple(by_name.get(str(c), 1.0) for c in classes)
+    weights = compute_class_weight(class_weight, classes=classes, y=np.asarray(y))
+    return tuple(float(w) for w in weights)
+
+
+def _positive_number(value):
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and np.isfinite(value)
+        and value > 0
+    )
+
+
+# ------------------------------------------------------------------- label set
+@dataclass(frozen=True, eq=False)
+class LabelSet:
+    """Labels as the model reads them: names, texts and the texts' frozen readings.
+
+    Attributes
+    ----------
+    names : numpy.ndarray of shape (n_labels,)
+        What ``predict`` returns for each label (exact values, object dtype for str).
+    texts : tuple of str
+        The text read for each label.
+    hidden : torch.Tensor of shape (n_labels, prefix_length, hidden_size) or None
+        Last hidden states of each text padded or cut to ``prefix_length`` tokens
+        (:func:`~sklearn_ltuning.labels.encode_labels`); L-Tuning methods only.
+    embed : torch.Tensor of shape (n_labels, hidden_size) or None
+        Unit-length mean-pooled reading of each text
+        (:func:`~sklearn_ltuning.labels.embed_labels`); bilinear head only.
+    """
+
+    names: np.ndarray
+    texts: tuple
+    hidden: Any = None
+    embed: Any = None
+
+    def __len__(self):
+        return len(self.texts)
+
+
+# ------------------------------------------------------------------- fit plan
+@dataclass(frozen=True, eq=False)
+class FitPlan:
+    """Everything one fit resolved, passed as one value.
+
+    Attributes
+    ----------
+    method : MethodSpec
+    recipe : Recipe
+    labels : LabelSet
+        The fitted classes' labels.
+    backbone : BackboneHandle
+    prefix_length : int
+    max_input_tokens : int
+        Tokens kept per input after truncation.
+    n_columns : int
+        1 for single texts, 2 for pairs.
+    objective : {"softmax", "binary"}
+    method_options : tuple of (str, object)
+        The method's own module settings (``MethodSpec.module_params``), plus its
+        probe-start settings when the head starts at the probe.
+    """
+
+    method: MethodSpec
+    recipe: Recipe
+    labels: LabelSet
+    backbone: Any
+    prefix_length: int
+    max_input_tokens: int
+    n_columns: int
+    objective: Objective
+    method_options: tuple = ()
+
+    def read_labels(self, names, texts):
+        """A :class:`LabelSet` of other labels, read the way the fitted ones were.
+
+        Parameters
+        ----------
+        names : array-like of shape (n_labels,)
+        texts : list of str
+
+        Returns
+        -------
+        labels : LabelSet
+        """
+        return read_label_set(
+            self.backbone,
+            names,
+            texts,
+            prefix_length=self.prefix_length,
+            hidden=self.method.label_conditioned,
+            embed=self.recipe.head == "bilinear",
+        )
+
+    def arrays(self, columns):
+        """Tokenized, right-padded inputs (:func:`~sklearn_ltuning.inputs.pad`).
+
+        Parameters
+        ----------
+        columns : list of list of str
+            From :func:`~sklearn_ltuning.inputs.validate_texts`.
+        """
+        from .inputs import pad, tokenize
+
+        encoding = tokenize(self.backbone.tokenizer, columns, self.max_input_tokens)
+        return pad(encoding, self.backbone.pad_token_id)
+
+    def sorted_arrays(self, columns):
+        """Like :meth:`arrays`, rows sorted by length so each batch holds little padding.
+
+        Returns
+        -------
+        arrays : dict of numpy.ndarray
+        order : numpy.ndarray of int
+            ``arrays`` row ``i`` is input ``order[i]``.
+        """
+        from .inputs import pad, tokenize
+
+        encoding = tokenize(self.backbone.tokenizer, columns, self.max_input_tokens)
+        order = np.argsort([len(ids) for ids in encoding["input_ids"]], kind="stable")
+        return pad(encoding, self.backbone.pad_token_id, order), order
+
+
+def read_label_set(handle, names, texts, *, prefix_length, hidden, embed):
+    """Read label texts through the frozen backbone into a :class:`LabelSet`.
+
+    Parameters
+    ----------
+    handle : BackboneHandle
+    names : array-like of shape (n_labels,)
+    texts : list of str
+    prefix_length : int
+    hidden, embed : bool
+        Which readings the method and head need.
+
+    Returns
+    -------
+    labels : LabelSet
+    """
+    from .labels import embed_labels, encode_labels
+
+    names = np.asarray(list(names), dtype=object)
+    return LabelSet(
+        names=names,
+        texts=tuple(texts),
+        hidden=encode_labels(handle, list(texts), prefix_length) if hidden else None,
+        embed=embed_labels(handle, list(texts)) if embed else None,
+    )
+
+
+def input_budget(handle, max_length, prefix_length, backbone_name):
+    """Tokens an input keeps: ``max_length``, within the backbone's positions minus the prefix.
+
+    Raises
+    ------
+    ValueError
+        When the prefix leaves fewer than :data:`MIN_INPUT_POSITIONS` positions.
+    """
+    limit = handle.position_limit
+    budget = min(max_length, limit - prefix_length)
+    if budget < MIN_INPUT_POSITIONS:
+        raise ValueError(
+            f"prefix_length={prefix_length} leaves {limit - prefix_length} "
+            f"positions for the input in backbone {backbone_name!r}, which has {limit}; "
+            f"at least {MIN_INPUT_POSITIONS} are needed. Use prefix_length <= "
+            f"{limit - MIN_INPUT_POSITIONS}."
+        )
+    return budget
+
+
+def method_options(spec, params, recipe):
+    """The method's own module settings for this fit, as (name, value) pairs."""
+    options = [(name, getattr(params, name)) for name in spec.module_params]
+    if recipe.head_init == "probe":
+        options += list(spec.probe_start)
+    return tuple(options)
+
+
+def build_plan(params, spec, handle, columns, classes, y):
+    """The :class:`FitPlan` of a new fit.
+
+    Parameters
+    ----------
+    params : LTuningClassifier
+        Read for its parameters.
+    spec : MethodSpec
+    handle : BackboneHandle
+    columns : list of list of str
+    classes : numpy.ndarray
+    y : numpy.ndarray
+
+    Returns
+    -------
+    plan : FitPlan
+    """
+    from .labels import resolve_label_texts
+
+    if spec.injects == "prefix" and handle.shape.prefix_path is None:
+        raise ValueError(
+            f"method={spec.name!r} needs a prefix at every layer, but backbone "
+            f"{params.backbone!r} ({handle.shape.model_type}) takes no key/value cache "
+            "and its layers could not be found for hooks. Use method='lt_prompt' "
+            "or method='prompt' with this backbone."
+        )
+    texts = resolve_label_texts(params.label_texts, classes)
+    budget = input_budget(handle, params.max_length, params.prefix_length, params.backbone)
+    recipe = Recipe.resolve(params, spec, handle.shape, len(columns), classes, y)
+    return make_plan(params, spec, handle, recipe, classes, texts, budget, len(columns))
+
+
+def make_plan(params, spec, handle, recipe, classes, texts, budget, n_columns):
+    """A :class:`FitPlan` from resolved parts (a new fit, or a loaded model folder)."""
+    labels = read_label_set(
+        handle,
+        classes,
+        texts,
+        prefix_length=params.prefix_length,
+        hidden=spec.label_conditioned,
+        embed=recipe.head == "bilinear",
+    )
+    return FitPlan(
+        method=spec,
+        recipe=recipe,
+        labels=labels,
+        backbone=handle,
+        prefix_length=int(params.prefix_length),
+        max_input_tokens=int(budget),
+        n_columns=int(n_columns),
+        objective=params.objective,
+        method_options=method_options(spec, params, recipe),
+    )
+
+
+__all__ = [
+    "FitPlan",
+    "LabelSet",
+    "Recipe",
+    "build_plan",
+    "check_json",
+    "from_json",
+    "make_plan",
+    "read_label_set",
+    "to_json",
+]
