@@ -358,7 +358,7 @@ def run_classical(kind, data, args):
         return {
             **_metrics(y_te, proba, model.classes_),
             "valid_acc": float(model.score(X_va, y_va)),
-            "C": float(lr.C_[0]),
+            "C": float(np.ravel(lr.C_)[0]),
             "n_params": int(lr.coef_.size + lr.intercept_.size),
             "fit_s": fit_s,
             "predict_s": predict_s,
