@@ -71,6 +71,12 @@ VARIANTS = {
     "prefix-headlr0.1": dict(
         method="prefix", net_kwargs={"optimizer__param_groups": [("head.*", {"lr": 1e-4})]}
     ),
+    # Pushing LT-prefix above the tuned probe (issue: the honest baseline): what is
+    # trained, regularised, and for how long.
+    "lt_prefix-ls0.1": dict(method="lt_prefix", net_kwargs={"criterion__label_smoothing": 0.1}),
+    "lt_prefix-e6": dict(method="lt_prefix", max_epochs=6),
+    "lt_prefix-e10-lr3e-4": dict(method="lt_prefix", max_epochs=10, lr=3e-4),
+    "lt_prefix-template": dict(method="lt_prefix", label_texts="The sentiment is {label}."),
     "lt_prompt": dict(method="lt_prompt"),
     "prefix": dict(method="prefix"),
     "prefix-cross": dict(method="prefix", pair_encoding="cross"),
@@ -209,7 +215,7 @@ def main():
         report(out)
         return
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{args.dataset}__frozen+LR.json"
+    path = out / f"{args.dataset}__frozen+LRCV.json"
     if not path.exists():
         path.write_text(json.dumps(anchor(args.dataset, args), indent=1))
     for name in args.variants:

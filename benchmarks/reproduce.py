@@ -825,7 +825,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--datasets", nargs="+", default=["sick", "sst2", "cola", "rte"])
-    parser.add_argument("--methods", nargs="+", default=VARIANTS)
+    parser.add_argument("--methods", nargs="*", default=VARIANTS)
     parser.add_argument("--anchors", nargs="*", default=ANCHORS)
     parser.add_argument("--backbone", default="minilm-l6")
     parser.add_argument("--seeds", nargs="*", default=[], help="e.g. sick=3 rte=2")

@@ -212,6 +212,13 @@ def _class_weight(value):
     return parsed
 
 
+def _bool(value):
+    """``true`` or ``false`` (any case)."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError("must be true or false")
+    return value.lower() == "true"
+
+
 def _auto_or_bool(value):
     """``auto``, ``true`` or ``false`` (any case)."""
     lowered = value.lower()
@@ -252,6 +259,11 @@ TRAINING_OPTIONS = (
     ("--batch-size", "batch_size", int, "inputs per step"),
     ("--lr", "lr", float, "learning rate (AdamW)"),
     ("--device", "device", str, "torch device, e.g. cuda; 'auto' picks CUDA when available"),
+    ("--dtype", "dtype", str,
+     "the frozen backbone's weights: float32, bfloat16, float16 or auto (the checkpoint's)"),
+    ("--load-in", "load_in", str, "quantize the backbone with bitsandbytes (CUDA): 8bit or 4bit"),
+    ("--gradient-checkpointing", "gradient_checkpointing", _bool,
+     "recompute the backbone's layers in the backward pass (less memory, slower)"),
     ("--seed", "random_state", int, "random seed (initialisation, batch order)"),
 )  # fmt: skip
 #: Constructor parameters with no command-line flag, and why.

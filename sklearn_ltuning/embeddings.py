@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import validate_texts
-from .options import PairEncoding, Pooling, choices
+from .options import BackboneDtype, LoadIn, PairEncoding, Pooling, choices
 
 
 class FrozenEmbeddings(TransformerMixin, BaseEstimator):
@@ -61,6 +61,11 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
         Inputs per forward pass.
     device : str, default="cpu"
         Torch device, e.g. ``"cuda"``; ``"auto"`` picks CUDA when available.
+    dtype : {"float32", "bfloat16", "float16", "auto"}, default="float32"
+        The backbone's weights (``"auto"``: the checkpoint's own); features are
+        returned as float32 either way.
+    load_in : {"8bit", "4bit"}, default=None
+        Quantize the backbone with bitsandbytes while loading (CUDA only).
     trust_remote_code : bool, default=False
         Passed to ``from_pretrained``; leave off unless you trust the model's code.
     verbose : int, default=0
@@ -106,6 +111,8 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
         "max_length": [Interval(numbers.Integral, 2, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, object],
+        "dtype": [StrOptions(set(choices(BackboneDtype)))],
+        "load_in": [None, StrOptions(set(choices(LoadIn)))],
         "trust_remote_code": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -120,6 +127,8 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
         max_length=128,
         batch_size=64,
         device="cpu",
+        dtype="float32",
+        load_in=None,
         trust_remote_code=False,
         verbose=0,
     ):
@@ -130,6 +139,8 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = device
+        self.dtype = dtype
+        self.load_in = load_in
         self.trust_remote_code = trust_remote_code
         self.verbose = verbose
 
@@ -153,7 +164,11 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
         self._validate_params()
         columns, feature_names = validate_texts(X, name="X")
         handle = load_backbone(
-            self.backbone, device=self.device, trust_remote_code=self.trust_remote_code
+            self.backbone,
+            device=self.device,
+            trust_remote_code=self.trust_remote_code,
+            dtype=self.dtype,
+            load_in=self.load_in,
         )
         self.backbone_ = handle
         self.n_features_in_ = len(columns)
@@ -237,7 +252,9 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
         return tags
 
 
-def make_frozen_probe(backbone=DEFAULT_BACKBONE, *, Cs=10, cv=5, **embedding_params):
+def make_frozen_probe(
+    backbone=DEFAULT_BACKBONE, *, Cs=10, cv=5, scoring="accuracy", **embedding_params
+):
     """The tuned frozen-embedding probe: scaled features, ``C`` by cross-validation.
 
     ``make_pipeline(FrozenEmbeddings(...), StandardScaler(), LogisticRegressionCV(...))``,
@@ -251,6 +268,11 @@ def make_frozen_probe(backbone=DEFAULT_BACKBONE, *, Cs=10, cv=5, **embedding_par
         ``LogisticRegressionCV``'s grid of inverse regularisation strengths.
     cv : int or cross-validation generator, default=5
         Folds of ``LogisticRegressionCV`` on the training data (stratified).
+    scoring : str or callable, default="accuracy"
+        How ``C`` is chosen across the folds. Also what the pipeline's ``score`` returns:
+        ``LogisticRegressionCV.score`` uses it, so accuracy keeps ``score`` a classifier's
+        accuracy. (scikit-learn 1.11 changes ``LogisticRegressionCV``'s own default to
+        the log-loss; it is given explicitly here.)
     **embedding_params
         Further :class:`FrozenEmbeddings` parameters (``pooling``, ``max_length``, ...).
 
@@ -267,5 +289,5 @@ def make_frozen_probe(backbone=DEFAULT_BACKBONE, *, Cs=10, cv=5, **embedding_par
     return make_pipeline(
         FrozenEmbeddings(backbone=backbone, **embedding_params),
         StandardScaler(),
-        LogisticRegressionCV(Cs=Cs, cv=cv, max_iter=2000, **lrcv_settings()),
+        LogisticRegressionCV(Cs=Cs, cv=cv, scoring=scoring, max_iter=2000, **lrcv_settings()),
     )

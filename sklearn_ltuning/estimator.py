@@ -19,7 +19,17 @@ from .backbones.registry import DEFAULT_BACKBONE
 from .inputs import check_target_type, validate_targets, validate_texts
 from .labels import resolve_label_texts, resolve_labels
 from .methods import METHODS, ltuning_methods, method_spec
-from .options import HeadName, LabelMap, Objective, PairEncoding, Pooling, Schedule, choices
+from .options import (
+    BackboneDtype,
+    HeadName,
+    LabelMap,
+    LoadIn,
+    Objective,
+    PairEncoding,
+    Pooling,
+    Schedule,
+    choices,
+)
 from .plan import MIN_INPUT_POSITIONS, build_plan
 
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
@@ -147,6 +157,19 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         If True, ``fit`` on a fitted estimator continues training its parameters.
     device : str, default="cpu"
         Torch device, e.g. ``"cuda"``; ``"auto"`` picks CUDA when available.
+    dtype : {"float32", "bfloat16", "float16", "auto"}, default="float32"
+        The frozen backbone's weights (``"auto"``: the checkpoint's own dtype). The
+        trained maps and the head stay float32, and features are read as float32
+        before the head, so scores are computed in float32 whatever the backbone's
+        dtype. bfloat16 halves a large backbone's memory on a GPU; on CPUs without
+        bfloat16 units (no AMX) it is slower than float32.
+    load_in : {"8bit", "4bit"}, default=None
+        Quantize the frozen backbone with bitsandbytes while loading it (a CUDA GPU and
+        the ``bitsandbytes`` package are required; refused elsewhere with the fix).
+    gradient_checkpointing : bool, default=False
+        Recompute the backbone's layers in the backward pass instead of keeping their
+        activations: less memory for a large backbone, about one more forward per step.
+        The prefix and prompt paths stay exact (the prefix cache never grows).
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batch order and negative labels. The same int gives
         the same model on CPU.
@@ -225,6 +248,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "callbacks": [None, list],
         "warm_start": ["boolean"],
         "device": [str, object],
+        "dtype": [StrOptions(set(choices(BackboneDtype)))],
+        "load_in": [None, StrOptions(set(choices(LoadIn)))],
+        "gradient_checkpointing": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "trust_remote_code": ["boolean"],
@@ -256,6 +282,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         callbacks=None,
         warm_start=False,
         device="cpu",
+        dtype="float32",
+        load_in=None,
+        gradient_checkpointing=False,
         random_state=None,
         verbose=0,
         trust_remote_code=False,
@@ -283,6 +312,9 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.device = device
+        self.dtype = dtype
+        self.load_in = load_in
+        self.gradient_checkpointing = gradient_checkpointing
         self.random_state = random_state
         self.verbose = verbose
         self.trust_remote_code = trust_remote_code
@@ -384,7 +416,11 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         from .backbones.loading import load_backbone
 
         return load_backbone(
-            self.backbone, device=self.device, trust_remote_code=self.trust_remote_code
+            self.backbone,
+            device=self.device,
+            trust_remote_code=self.trust_remote_code,
+            dtype=self.dtype,
+            load_in=self.load_in,
         )
 
     # --------------------------------------------------------------- prediction

@@ -12,7 +12,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .backbones.injection import pair_blocks, pool, run_backbone, split_segments
+from .backbones.injection import (
+    gradient_checkpointing,
+    install_checkpointing,
+    pair_blocks,
+    pool,
+    run_backbone,
+    split_segments,
+)
 
 #: How pooled vectors are normalised (see :class:`FeatureReader`).
 NORMS = ("layer", "l2", None)
@@ -38,15 +45,25 @@ class FeatureReader:
         massive activations); this puts every backbone on one scale for a head.
         ``"l2"``: unit length (sentence-transformers' ``normalize_embeddings``).
         None: as pooled.
+    checkpoint : bool, default=False
+        Recompute the backbone's layers in the backward pass instead of keeping their
+        activations (:func:`~sklearn_ltuning.backbones.injection.install_checkpointing`).
     """
 
-    def __init__(self, backbone, pooling, pair_encoding="joint", norm="layer"):
+    def __init__(self, backbone, pooling, pair_encoding="joint", norm="layer", checkpoint=False):
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
         self.backbone = backbone
         self.pooling = pooling
         self.pair_encoding = pair_encoding
         self.norm = norm
+        self.checkpoint = bool(checkpoint)
+        if self.checkpoint and not install_checkpointing(backbone.model):
+            raise ValueError(
+                f"gradient_checkpointing=True, but the layers of backbone "
+                f"{backbone.source.name or backbone.source.path!r} could not be found to "
+                "wrap them. Use gradient_checkpointing=False with this backbone."
+            )
         self.frame = None
         if pair_encoding == "separate":
             from .inputs import single_text_frame
@@ -91,6 +108,12 @@ class FeatureReader:
         -------
         features : torch.Tensor of shape (batch, n_features)
         """
+        with gradient_checkpointing(self.checkpoint):
+            return self._read(
+                input_ids, attention_mask, token_type_ids, segment_ids, injects, tokens
+            )
+
+    def _read(self, input_ids, attention_mask, token_type_ids, segment_ids, injects, tokens):
         handle = self.backbone
         extra = {} if tokens is None else {injects: tokens}
         if self.pair_encoding == "separate":

@@ -226,7 +226,8 @@ def encode_labels(handle, texts, length):
     hidden : torch.Tensor of shape (n_classes, length, hidden_size)
         Last hidden states; constants (no gradient).
     """
-    key = (handle.source.key, str(handle.device), tuple(texts), int(length))
+    key = (handle.source.key, str(handle.device), handle.dtype, handle.load_in, tuple(texts))
+    key += (int(length),)
     with _LOCK:
         if key in _ENCODED:
             _ENCODED.move_to_end(key)
@@ -278,6 +279,8 @@ def embed_labels(handle, texts):
         pooling="mean",
         norm="l2",
         device=handle.device,
+        dtype=handle.dtype,
+        load_in=handle.load_in,
         trust_remote_code=handle.trust_remote_code,
     )
     return torch.as_tensor(reader.fit_transform(list(texts)), device=handle.device)

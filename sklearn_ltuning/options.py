@@ -16,6 +16,10 @@ HeadInit = Literal["probe", "default"]
 Schedule = Literal["constant", "linear"]
 Objective = Literal["softmax", "binary"]
 LabelMap = Literal["pooled", "token"]
+#: The frozen backbone's weights: ``"auto"`` takes the checkpoint's own dtype.
+BackboneDtype = Literal["float32", "bfloat16", "float16", "auto"]
+#: bitsandbytes quantized loading of the frozen backbone (CUDA only).
+LoadIn = Literal["8bit", "4bit"]
 
 
 def choices(hint):

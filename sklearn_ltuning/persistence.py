@@ -449,7 +449,11 @@ def read_model(path, estimator_class, *, device=None, backbone=None, trust_remot
     if device is not None:
         estimator.set_params(device=device)
     handle = load_backbone(
-        source, device=estimator.device, trust_remote_code=bool(trust_remote_code)
+        source,
+        device=estimator.device,
+        trust_remote_code=bool(trust_remote_code),
+        dtype=estimator.dtype,
+        load_in=estimator.load_in,
     )
     if handle.fingerprint != config.backbone.fingerprint:
         raise ValueError(

@@ -328,6 +328,8 @@ class FitPlan:
     method_options : tuple of (str, object)
         The method's own module settings (``MethodSpec.module_params``), plus its
         probe-start settings when the head starts at the probe.
+    gradient_checkpointing : bool
+        Recompute the backbone's layers in the backward pass.
     """
 
     method: MethodSpec
@@ -339,6 +341,7 @@ class FitPlan:
     n_columns: int
     objective: Objective
     method_options: tuple = ()
+    gradient_checkpointing: bool = False
 
     def read_labels(self, names, texts):
         """A :class:`LabelSet` of other labels, read the way the fitted ones were.
@@ -497,6 +500,7 @@ def make_plan(params, spec, handle, recipe, classes, texts, budget, n_columns):
         n_columns=int(n_columns),
         objective=params.objective,
         method_options=method_options(spec, params, recipe),
+        gradient_checkpointing=bool(params.gradient_checkpointing),
     )
 
 

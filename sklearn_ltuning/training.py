@@ -248,6 +248,7 @@ def build_net(plan, loop, seed, n_samples=None):
         "module__pooling": plan.recipe.pooling,
         "module__pair_encoding": plan.recipe.pair_encoding,
         "module__labels": plan.labels,
+        "module__gradient_checkpointing": plan.gradient_checkpointing,
         **{f"module__{name}": value for name, value in plan.method_options},
     }
     if plan.method.label_conditioned:

@@ -205,13 +205,26 @@ def _tiny_config(arch, vocab_size):
         return T.LlamaConfig(**common, num_key_value_heads=2, bos_token_id=0, eos_token_id=1)
     if arch == "qwen2":
         return T.Qwen2Config(**common, num_key_value_heads=2, bos_token_id=0, eos_token_id=1)
+    if arch == "gemma3":
+        # A sliding window shorter than the test sentences, mixed with a global layer,
+        # so that prefixes are exercised on both layer kinds.
+        return T.Gemma3TextConfig(
+            **common,
+            num_key_value_heads=2,
+            head_dim=8,
+            sliding_window=4,
+            layer_types=["sliding_attention", "full_attention"],
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=2,
+        )
     raise KeyError(arch)
 
 
 ENCODERS = ["bert", "roberta", "distilbert", "mpnet", "deberta-v2", "modernbert"]
 #: Encoders whose layers cannot take a prefix (ALBERT shares one layer across depth).
 PROMPT_ONLY = ["albert"]
-DECODERS = ["gpt2", "llama", "qwen2"]
+DECODERS = ["gpt2", "llama", "qwen2", "gemma3"]
 ARCHITECTURES = ENCODERS + DECODERS
 
 

@@ -17,6 +17,7 @@ METHODS = ["lt_prefix", "lt_prompt", "prefix", "prompt"]
 #: Which prefix path each architecture takes (documented in the user guide).
 EXPECTED_PATH = {
     "bert": "cache", "roberta": "cache", "gpt2": "cache", "llama": "cache", "qwen2": "cache",
+    "gemma3": "cache",
     "distilbert": "hidden", "mpnet": "hidden", "deberta-v2": "hidden", "modernbert": "hidden",
 }  # fmt: skip
 

@@ -12,6 +12,7 @@ from conftest import NUMERIC_X_CHECKS, WORDING_CHECKS, make_pairs, make_texts, m
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegressionCV
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -77,6 +78,8 @@ def test_pipeline_with_the_tuned_probe_and_model_selection(tiny_bert):
     assert isinstance(probe[1], StandardScaler)
     assert isinstance(probe[2], LogisticRegressionCV)
     assert probe.fit(X, y).score(X, y) > 0.5
+    # C is chosen by accuracy, so the pipeline's score is an accuracy, as for any classifier.
+    assert probe.score(X, y) == accuracy_score(y, probe.predict(X))
     grid = GridSearchCV(
         make_pipeline(FrozenEmbeddings(backbone=tiny_bert), LogisticRegressionCV(cv=2)),
         {"frozenembeddings__pooling": ["mean", "cls"]},

@@ -72,6 +72,9 @@ FAMILIES = {
     "gpt2": _DECODER,
     "llama": _DECODER,
     "qwen2": _DECODER,
+    # Sliding-window and global layers mixed (config.layer_types); see injection.py.
+    "gemma3_text": _DECODER,
+    "gemma2": _DECODER,
 }
 #: Facts assumed for a model type missing from :data:`FAMILIES`.
 UNKNOWN = Family(decoder=True)

@@ -17,9 +17,25 @@ Two prefix paths
 Prompts (``"prompt"``, ``"lt_prompt"``) are embeddings placed before the input
 embeddings on every backbone; they occupy positions ``0 .. P-1``.
 
+On models with sliding-window layers (Gemma 2/3, and any config whose ``layer_types``
+holds ``"sliding_attention"``) the cache prefix stays visible to every input position in
+those layers too, as P-Tuning v2's prefix is in every layer; the window still applies
+among the input's own tokens (:func:`prefix_attention_mask`). Prompts are input
+positions: on such layers they fall out of the window like any early token.
+
 Inputs are truncated to ``max_positions - prefix_length`` tokens in every case, so one
-budget rule holds for all methods and backbones. The version-dependent cache handling
-of transformers lives in :func:`make_prefix_cache` and nowhere else.
+budget rule holds for all methods and backbones. The version-dependent cache and mask
+handling of transformers lives in :func:`make_prefix_cache` and
+:func:`prefix_attention_mask` and nowhere else.
+
+Trained tensors are float32; they are cast to the backbone's dtype where they enter it
+(the cache, the prompt embeddings, the hidden-state pre-hook), so a bfloat16 or float16
+backbone trains float32 maps.
+
+With :func:`gradient_checkpointing` on, every layer of the backbone is recomputed in the
+backward pass instead of keeping its activations (:func:`install_checkpointing`). The
+prefix cache never grows (each layer returns the prefix and the input's own keys and
+values without storing the latter), so recomputing a layer reads the same cache.
 
 Prefix layout
 -------------
@@ -48,29 +64,99 @@ def prefix_width(shape):
     return shape.hidden_size
 
 
+def _prefix_layer_class():
+    """A cache layer that holds a prefix and never stores what a layer appends."""
+    from transformers.cache_utils import DynamicLayer
+
+    class PrefixLayer(DynamicLayer):
+        def update(self, key_states, value_states, *args, **kwargs):
+            # [prefix, input] without storing the input: the cache length stays the
+            # prefix length for every layer, and a layer recomputed by gradient
+            # checkpointing reads the same cache again.
+            keys = torch.cat([self.keys, key_states], dim=-2)
+            return keys, torch.cat([self.values, value_states], dim=-2)
+
+    return PrefixLayer
+
+
+_PREFIX_LAYER = None
+
+
 def make_prefix_cache(prefix, shape):
     """Build a fresh key/value cache holding a prefix for every layer.
-
-    A new cache per forward is required: caches grow in place when the model
-    appends the input's own keys and values.
 
     Parameters
     ----------
     prefix : torch.Tensor of shape (batch, prefix_length, n_layers, 2 * n_kv_heads * head_dim)
+        In the backbone's dtype.
     shape : BackboneShape
 
     Returns
     -------
     cache : transformers.DynamicCache
         Layer ``i`` holds keys and values of shape (batch, n_kv_heads, prefix_length,
-        head_dim), sized by ``num_key_value_heads`` for grouped-query attention.
+        head_dim), sized by ``num_key_value_heads`` for grouped-query attention. Its
+        layers return the prefix followed by the input's keys and values and store
+        nothing, so the cache can be read any number of times.
     """
     from transformers import DynamicCache
 
+    global _PREFIX_LAYER
+    if _PREFIX_LAYER is None:
+        _PREFIX_LAYER = _prefix_layer_class()
     batch, length = prefix.shape[:2]
     kv = prefix.view(batch, length, shape.n_layers, 2, shape.n_kv_heads, shape.head_dim)
     kv = kv.permute(2, 3, 0, 4, 1, 5)  # (n_layers, 2, batch, n_kv_heads, length, head_dim)
-    return DynamicCache(ddp_cache_data=[(layer[0], layer[1]) for layer in kv])
+    layers = []
+    for keys, values in kv:
+        layer = _PREFIX_LAYER()
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+        layers.append(layer)
+    cache = DynamicCache()
+    cache.layers = layers
+    return cache
+
+
+def prefix_attention_mask(handle, attention_mask, inputs_embeds, cache, position_ids):
+    """The attention mask of a forward with a cache prefix.
+
+    The 2-D mask (prefix positions first) on most models. On models with
+    sliding-window layers, the mask mapping such models take (``{"full_attention":
+    ..., "sliding_attention": ...}``), built by transformers' own mask functions with the
+    prefix's positions visible to every query: otherwise a sliding-window layer would
+    hide the prefix from every input token past the window.
+
+    Parameters
+    ----------
+    handle : BackboneHandle
+    attention_mask : torch.LongTensor of shape (batch, prefix_length + length)
+    inputs_embeds : torch.Tensor of shape (batch, length, hidden_size)
+    cache : transformers.Cache
+        From :func:`make_prefix_cache`.
+    position_ids : torch.LongTensor of shape (batch, length)
+    """
+    if not handle.shape.sliding_layers:
+        return attention_mask
+    from transformers import masking_utils
+
+    n_prefix = cache.get_seq_length()
+
+    def prefix_visible(batch_idx, head_idx, q_idx, kv_idx):
+        return kv_idx < n_prefix
+
+    kwargs = {
+        "config": handle.model.config,
+        "inputs_embeds": inputs_embeds,
+        "attention_mask": attention_mask,
+        "cache": cache,
+        "position_ids": position_ids,
+        "or_mask_function": prefix_visible,
+    }
+    return {
+        "full_attention": masking_utils.create_causal_mask(**kwargs),
+        "sliding_attention": masking_utils.create_sliding_window_causal_mask(**kwargs),
+    }
 
 
 def default_position_ids(shape, attention_mask):
@@ -142,6 +228,51 @@ def install_hidden_prefix_hooks(model):
     return True
 
 
+def install_checkpointing(model):
+    """Wrap, once, every layer's forward so that it can be recomputed in the backward pass.
+
+    The wrapper does nothing unless a forward runs inside :func:`gradient_checkpointing`
+    with gradients enabled; then each layer keeps only its inputs and recomputes its
+    activations in the backward pass (``torch.utils.checkpoint``, non-reentrant). Not
+    transformers' own ``gradient_checkpointing_enable``: it acts only on a model in
+    training mode (which would turn on the frozen backbone's dropout) and drops the
+    key/value cache that carries the prefix.
+
+    Returns
+    -------
+    installed : bool
+        False when no list of ``num_hidden_layers`` layers was found.
+    """
+    if getattr(model, "_sklearn_ltuning_checkpointing", False):
+        return True
+    layers = _find_layers(model)
+    if layers is None:
+        return False
+    from torch.utils.checkpoint import checkpoint
+
+    for layer in layers:
+
+        def forward(*args, _forward=layer.forward, **kwargs):
+            if getattr(_ACTIVE, "checkpoint", False) and torch.is_grad_enabled():
+                return checkpoint(_forward, *args, use_reentrant=False, **kwargs)
+            return _forward(*args, **kwargs)
+
+        layer.forward = forward
+    model._sklearn_ltuning_checkpointing = True
+    return True
+
+
+@contextlib.contextmanager
+def gradient_checkpointing(enabled=True):
+    """Inside this block, layers wrapped by :func:`install_checkpointing` are recomputed."""
+    before = getattr(_ACTIVE, "checkpoint", False)
+    _ACTIVE.checkpoint = bool(enabled)
+    try:
+        yield
+    finally:
+        _ACTIVE.checkpoint = before
+
+
 @contextlib.contextmanager
 def _hidden_prefix(prefix):
     _ACTIVE.prefix = prefix
@@ -151,8 +282,13 @@ def _hidden_prefix(prefix):
         _ACTIVE.prefix = None
 
 
-def _forward_kwargs(handle, attention_mask, token_type_ids):
+def _forward_kwargs(handle, attention_mask, token_type_ids, own_cache=False):
     kwargs = {"attention_mask": attention_mask}
+    if not own_cache and "use_cache" in handle.shape.forward_args:
+        # One forward, no generation: the model's own key/value cache would only cost
+        # memory, and a layer recomputed by gradient checkpointing would append to it
+        # a second time.
+        kwargs["use_cache"] = False
     if token_type_ids is not None and handle.shape.uses_token_types:
         kwargs["token_type_ids"] = token_type_ids
     return kwargs
@@ -161,7 +297,8 @@ def _forward_kwargs(handle, attention_mask, token_type_ids):
 def _prepend(handle, input_ids, attention_mask, token_type_ids, virtual):
     """Inputs for a forward with ``virtual`` embeddings (batch, P, d) before the input."""
     batch, n_virtual = input_ids.shape[0], virtual.shape[1]
-    embeds = torch.cat([virtual, handle.model.get_input_embeddings()(input_ids)], dim=1)
+    embeds = handle.model.get_input_embeddings()(input_ids)
+    embeds = torch.cat([virtual.to(embeds.dtype), embeds], dim=1)
     mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)
     if token_type_ids is not None:
         token_type_ids = torch.cat([token_type_ids.new_zeros(batch, n_virtual), token_type_ids], 1)
@@ -205,10 +342,16 @@ def run_backbone(
         return out.last_hidden_state[:, n_virtual:]
     batch = input_ids.shape[0]
     mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)
-    kwargs = _forward_kwargs(handle, mask, token_type_ids)
+    kwargs = _forward_kwargs(handle, mask, token_type_ids, own_cache=True)
+    positions = default_position_ids(shape, attention_mask)
     if "position_ids" in shape.forward_args:
-        kwargs["position_ids"] = default_position_ids(shape, attention_mask)
-    kwargs[shape.cache_arg] = make_prefix_cache(prefix, shape)
+        kwargs["position_ids"] = positions
+    cache = make_prefix_cache(prefix.to(model.dtype), shape)
+    kwargs[shape.cache_arg] = cache
+    if shape.sliding_layers:
+        embeds = model.get_input_embeddings()(input_ids)
+        kwargs["attention_mask"] = prefix_attention_mask(handle, mask, embeds, cache, positions)
+        return model(inputs_embeds=embeds, **kwargs).last_hidden_state
     return model(input_ids=input_ids, **kwargs).last_hidden_state
 
 

@@ -70,6 +70,9 @@ class BackboneShape:
         Whether segment ids (``token_type_ids``) are passed to the model.
     position_offset : int
         First position id of a real token (RoBERTa-style models start after padding_idx).
+    sliding_layers : bool
+        Some layers attend within a sliding window (``config.layer_types``, e.g. Gemma 2
+        and 3); a cache prefix then needs its own mask to stay visible in them.
     embedding_size : int
         Width of the input embeddings, where prompts live (ALBERT's is smaller than
         ``hidden_size``).
@@ -89,6 +92,7 @@ class BackboneShape:
     embedding_size: int = 0
     uses_token_types: bool = False
     position_offset: int = 0
+    sliding_layers: bool = False
 
 
 class BackboneHandle:
@@ -106,15 +110,23 @@ class BackboneHandle:
     tokenizer : transformers.PreTrainedTokenizerBase
     shape : BackboneShape
     device : torch.device
+    dtype : {"float32", "bfloat16", "float16", "auto"}
+        As asked for at loading (``model.dtype`` is what ``"auto"`` became).
+    load_in : {"8bit", "4bit"} or None
+        bitsandbytes quantization of the weights.
     """
 
-    def __init__(self, source, model, tokenizer, shape, device, trust_remote_code):
+    def __init__(
+        self, source, model, tokenizer, shape, device, trust_remote_code, dtype, load_in=None
+    ):
         self.source = source
         self.model = model
         self.tokenizer = tokenizer
         self.shape = shape
         self.device = device
         self.trust_remote_code = trust_remote_code
+        self.dtype = dtype
+        self.load_in = load_in
         self._fingerprint = None
         self._prefix_rms = None
         self._weights_sha256 = False
@@ -124,16 +136,25 @@ class BackboneHandle:
             "source": self.source,
             "device": str(self.device),
             "trust_remote_code": self.trust_remote_code,
+            "dtype": self.dtype,
+            "load_in": self.load_in,
         }
 
     def __setstate__(self, state):
         other = load_backbone(
-            state["source"], device=state["device"], trust_remote_code=state["trust_remote_code"]
+            state["source"],
+            device=state["device"],
+            trust_remote_code=state["trust_remote_code"],
+            dtype=state.get("dtype", "float32"),
+            load_in=state.get("load_in"),
         )
         self.__dict__.update(other.__dict__)
 
     def __repr__(self):
-        return f"BackboneHandle({self.source.name or self.source.path!r}, device={self.device})"
+        extra = "" if self.dtype == "float32" else f", dtype={self.dtype}"
+        extra += "" if self.load_in is None else f", load_in={self.load_in}"
+        name = self.source.name or self.source.path
+        return f"BackboneHandle({name!r}, device={self.device}{extra})"
 
     @property
     def prefix_rms(self):
@@ -317,6 +338,7 @@ def _shape_of(model, tokenizer):
         embedding_size=int(model.get_input_embeddings().embedding_dim),
         uses_token_types=uses_token_types,
         position_offset=offset,
+        sliding_layers="sliding_attention" in (getattr(config, "layer_types", None) or ()),
     )
 
 
@@ -383,11 +405,14 @@ def _gguf_folder(source, trust_remote_code):
     return target
 
 
-def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
+def load_backbone(
+    backbone, *, device="cpu", trust_remote_code=False, dtype="float32", load_in=None
+):
     """Load (or reuse) a frozen backbone and its tokenizer.
 
-    Within one process, each (source, device) pair is loaded once; later calls,
-    such as the clones fitted by ``GridSearchCV``, get the same read-only handle.
+    Within one process, each (source, device, dtype, quantization) is loaded once;
+    later calls, such as the clones fitted by ``GridSearchCV``, get the same read-only
+    handle.
 
     Parameters
     ----------
@@ -397,6 +422,12 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
         ``"auto"``: CUDA when available, else the CPU.
     trust_remote_code : bool, default=False
         Passed to ``from_pretrained``; off unless the user turns it on.
+    dtype : {"float32", "bfloat16", "float16", "auto"}, default="float32"
+        The weights' dtype (``"auto"``: the checkpoint's own). Trained maps stay
+        float32 whatever it is.
+    load_in : {"8bit", "4bit"}, default=None
+        Quantize the weights with bitsandbytes while loading (CUDA and the
+        ``bitsandbytes`` package required).
 
     Returns
     -------
@@ -414,27 +445,62 @@ def load_backbone(backbone, *, device="cpu", trust_remote_code=False):
             f"device={device!r} is not a torch device ({exc}); use 'cpu', 'cuda', "
             "'cuda:0', 'mps' or 'auto'."
         ) from None
-    key = (source.key, str(device), bool(trust_remote_code))
+    _check_loading_options(dtype, load_in, device)
+    key = (source.key, str(device), bool(trust_remote_code), dtype, load_in)
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        handle = _load_uncached(source, device, trust_remote_code)
+        handle = _load_uncached(source, device, trust_remote_code, dtype, load_in)
         _LOADED[key] = handle
         return handle
 
 
-def _load_uncached(source, device, trust_remote_code):
+#: ``dtype`` names and the torch dtypes they load as.
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "auto": "auto"}
+
+
+def _check_loading_options(dtype, load_in, device):
+    """Refuse a dtype or quantization this machine cannot load, naming the fix."""
+    import importlib.util
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {dtype!r}.")
+    if load_in is None:
+        return
+    if load_in not in ("8bit", "4bit"):
+        raise ValueError(f"load_in must be None, '8bit' or '4bit'; got {load_in!r}.")
+    if device.type != "cuda":
+        raise ValueError(
+            f"load_in={load_in!r} quantizes the backbone with bitsandbytes, which needs a "
+            f"CUDA GPU; this backbone would load on {device}. Use device='cuda' on a GPU "
+            "machine, or load_in=None here (dtype='bfloat16' halves the memory instead)."
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError(
+            f"load_in={load_in!r} needs the bitsandbytes package: pip install bitsandbytes"
+        )
+
+
+def _load_uncached(source, device, trust_remote_code, dtype="float32", load_in=None):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     path = source.path
+    kwargs = {"dtype": dtype if dtype == "auto" else getattr(torch, DTYPES[dtype])}
+    if load_in is not None:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_8bit=load_in == "8bit",
+            load_in_4bit=load_in == "4bit",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        kwargs["device_map"] = {"": device}  # quantized weights cannot be moved afterwards
     with quiet_transformers():
         if source.gguf_file:
             path = str(_gguf_folder(source, trust_remote_code))
         try:
-            model = AutoModel.from_pretrained(
-                path, trust_remote_code=trust_remote_code, dtype=torch.float32
-            )
+            model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
             spec = registered(source.name) if source.name else None
             if spec is not None and path == spec.hub_id:
@@ -468,8 +534,11 @@ def _load_uncached(source, device, trust_remote_code):
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    model.to(device)
-    return BackboneHandle(source, model, tokenizer, shape, device, trust_remote_code)
+    if load_in is None:
+        model.to(device)
+    return BackboneHandle(
+        source, model, tokenizer, shape, device, trust_remote_code, dtype, load_in
+    )
 
 
 def clear_backbone_cache():

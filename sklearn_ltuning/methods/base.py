@@ -38,6 +38,9 @@ class MethodModule(nn.Module):
     zero_shot : bool, default=True
         Bilinear head on single texts only: read every label text zero-shot as well
         (:class:`~sklearn_ltuning.heads.BilinearHead`).
+    gradient_checkpointing : bool, default=False
+        Recompute the backbone's layers in the backward pass instead of keeping their
+        activations: less memory for a large backbone, one more forward per step.
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
@@ -56,12 +59,15 @@ class MethodModule(nn.Module):
         pair_encoding="joint",
         head="pair",
         zero_shot=True,
+        gradient_checkpointing=False,
     ):
         super().__init__()
         self.backbone = backbone
         self.n_classes = int(n_classes)
         self.prefix_length = int(prefix_length)
-        self.reader = FeatureReader(backbone, pooling, pair_encoding)
+        self.reader = FeatureReader(
+            backbone, pooling, pair_encoding, checkpoint=gradient_checkpointing
+        )
         head_class = HEADS[head if self.label_conditioned else "class"]
         self.head = head_class(
             self.reader.n_features,
