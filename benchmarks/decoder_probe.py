@@ -41,7 +41,8 @@ def probe_score(F_tr, y_tr, F_va, y_va):
     from sklearn_ltuning.heads import lrcv_settings
 
     model = make_pipeline(
-        StandardScaler(), LogisticRegressionCV(Cs=10, cv=5, max_iter=2000, **lrcv_settings())
+        StandardScaler(),
+        LogisticRegressionCV(Cs=10, cv=5, scoring="accuracy", max_iter=2000, **lrcv_settings()),
     ).fit(F_tr, y_tr)
     return float(model.score(F_va, y_va)), float(np.ravel(model[-1].C_)[0])
 

@@ -137,6 +137,9 @@ def _model_and_texts(args):
     clf = LTuningClassifier.load(
         args.model, backbone=args.backbone, trust_remote_code=args.trust_remote_code
     )
+    clf.set_params(predict_quantization=args.predict_quantization)
+    if args.shortlist is not None:
+        clf.set_params(shortlist=None if args.shortlist == "none" else args.shortlist)
     frame = read_table(args.input)
     columns = args.text_cols or list(getattr(clf, "feature_names_in_", []))
     if not columns:
@@ -212,6 +215,17 @@ def _class_weight(value):
     return parsed
 
 
+def _auto_count(value):
+    """``auto``, ``none`` or a whole number (any case)."""
+    lowered = value.lower()
+    if lowered in ("auto", "none"):
+        return None if lowered == "none" else "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be auto, none or a whole number") from None
+
+
 def _bool(value):
     """``true`` or ``false`` (any case)."""
     if value.lower() not in ("true", "false"):
@@ -254,6 +268,15 @@ TRAINING_OPTIONS = (
     ("--class-weight", "class_weight", _class_weight,
      "class weights in the loss: 'balanced' (n / (K * n_class)), a JSON object class -> "
      "weight, or none"),
+    ("--negatives", "negatives", _auto_count,
+     "softmax objective: wrong labels per training input (auto, none = all, or a number)"),
+    ("--hard-negatives", "hard_negatives", _auto_count,
+     "how many of the negatives the frozen reading ranks highest (auto or a number)"),
+    ("--shortlist", "shortlist", _auto_count,
+     "prediction: labels read per input, the frozen reading's top (auto, none = all, or a "
+     "number)"),
+    ("--predict-quantization", "predict_quantization", str,
+     "int8: predict with an int8 copy of the backbone (CPU)"),
     ("--max-length", "max_length", int, "longest input in tokens"),
     ("--epochs", "max_epochs", int, "training epochs"),
     ("--batch-size", "batch_size", int, "inputs per step"),
@@ -301,10 +324,12 @@ def add_training_options(parser, defaults=None):
     for flag, param, kind, text in TRAINING_OPTIONS:
         choices = None
         constraints = LTuningClassifier._parameter_constraints[param]
-        # A parameter that also takes a dict (class_weight) parses its own value.
-        for constraint in constraints if dict not in constraints else ():
-            if isinstance(constraint, StrOptions):
-                choices = sorted(constraint.options)
+        # Choices only where the values are all strings: a parameter that also takes a
+        # dict (class_weight) or a number (negatives) parses its own value.
+        if all(isinstance(c, StrOptions) or c is None for c in constraints):
+            for constraint in constraints:
+                if isinstance(constraint, StrOptions):
+                    choices = sorted(constraint.options)
         parser.add_argument(
             flag, dest=param, type=kind, default=defaults[param], choices=choices, help=text
         )
@@ -325,6 +350,20 @@ def _add_loading_options(parser):
         action="store_true",
         help="allow the backbone's own model code to run (off by default; never read from "
         "the model folder)",
+    )
+    parser.add_argument(
+        "--predict-quantization",
+        choices=["int8"],
+        default=None,
+        help="predict with an int8 copy of the frozen backbone (CPU; faster, slightly "
+        "different scores)",
+    )
+    parser.add_argument(
+        "--shortlist",
+        type=lambda v: "none" if v.lower() == "none" else _auto_count(v),
+        default=None,
+        help="labels read per input, the frozen reading's top (auto, none = all, or a "
+        "number; default: the model's own setting)",
     )
 
 

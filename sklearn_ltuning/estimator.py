@@ -30,7 +30,7 @@ from .options import (
     Schedule,
     choices,
 )
-from .plan import MIN_INPUT_POSITIONS, build_plan
+from .plan import MIN_INPUT_POSITIONS, build_plan, resolve_shortlist
 
 #: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
 PREDICT_CHUNK = 2048
@@ -67,10 +67,13 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         For the L-Tuning methods it is also the label length ``l``: each label text
         is tokenized (special tokens included), padded with "." tokens or cut to
         ``prefix_length`` tokens, and every token position becomes one virtual token.
-    label_texts : None, str or dict, default=None
-        Text read for each class. ``None``: the class name (``"not_entailment"`` is
-        read as ``"not entailment"``). A string containing ``{label}`` is a template
-        (``"The relation is {label}."``). A dict maps every class to its text.
+    label_texts : None, str, dict or callable, default=None
+        Text read for each class. ``None``: the class name made readable
+        (``"not_entailment"`` and ``"NotEntailment"`` read ``"not entailment"``). A string
+        containing ``{label}`` is a template (``"The relation is {label}."``). A dict
+        maps every class to its text; a callable maps a class to its text (e.g.
+        ``lambda c: f"The customer asks about {c.replace('_', ' ')}."``; not stored in a
+        model folder, whose ``label_texts_`` keep the texts it gave).
         Used by the L-Tuning methods; stored in ``label_texts_`` for all.
     label_map : {"pooled", "token"}, default="pooled"
         LT-prefix only. ``"pooled"``: the paper's self-attention pooling scores then a
@@ -135,6 +138,30 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         log-loss can keep a near-majority model; weighting trades accuracy for
         minority-class recall (``BENCHMARKS.md``, "Class weights on CoLA"). Continued
         training (``warm_start``, ``partial_fit``) keeps the weights of the first fit.
+    negatives : "auto", int or None, default="auto"
+        L-Tuning with ``objective="softmax"``: how many wrong labels each training input
+        is scored against besides its own (a sampled softmax with the usual correction
+        for the random draws), so a step costs ``negatives + 1`` readings per input
+        instead of K. None: every label. ``"auto"``: every label up to 8 labels, 7 above
+        (user guide, "Many labels"). The binary objective ignores it (one wrong label per
+        input, as in the paper).
+    hard_negatives : "auto" or int, default="auto"
+        How many of the ``negatives`` are the wrong labels the frozen reading ranks
+        highest for that input (the bilinear head's score on frozen features; the rest
+        are drawn at random). ``"auto"``: 3.
+    shortlist : "auto", int or None, default="auto"
+        L-Tuning prediction with the bilinear head: the frozen reading ranks every label
+        and only the top ``shortlist`` are read with their virtual tokens. A label left
+        out gets its frozen score, moved onto the full scores' scale and capped below
+        the lowest shortlisted score, so ``predict_proba`` still has K columns summing to
+        one and the prediction is always a shortlisted label. None, or ``shortlist >=
+        K``: every label, exactly. ``"auto"``: every label up to 8 labels, 8 above.
+        Applies to ``predict(X, labels=...)`` too, and may be changed after fitting.
+    predict_quantization : {"int8"} or None, default=None
+        ``"int8"``: predict with an int8 copy of the frozen backbone (PyTorch's dynamic
+        quantization of the linear layers that read the hidden state), CPU only;
+        training always uses the float backbone. May be set after fitting. Speed and
+        accuracy against float: ``BENCHMARKS.md``, "int8 prediction".
     max_length : int, default=128
         Longest input in tokens; pairs are truncated longest-first. Inputs are also
         cut to the backbone's position budget minus ``prefix_length``.
@@ -224,7 +251,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "method": [StrOptions(set(METHODS))],
         "backbone": [str, object],
         "prefix_length": [Interval(numbers.Integral, 1, None, closed="left")],
-        "label_texts": [None, str, dict],
+        "label_texts": [None, str, dict, callable],
         "label_map": [StrOptions(set(choices(LabelMap)))],
         "objective": [StrOptions(set(choices(Objective)))],
         "pooling": _auto(Pooling),
@@ -235,6 +262,21 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
+        "negatives": [
+            StrOptions({"auto"}),
+            None,
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "hard_negatives": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 0, None, closed="left"),
+        ],
+        "predict_quantization": [None, StrOptions({"int8"})],
+        "shortlist": [
+            StrOptions({"auto"}),
+            None,
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
         "max_length": [Interval(numbers.Integral, MIN_INPUT_POSITIONS, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -274,6 +316,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         early_stopping="auto",
         validation_fraction=0.1,
         class_weight=None,
+        negatives="auto",
+        hard_negatives="auto",
+        shortlist="auto",
+        predict_quantization=None,
         max_length=128,
         max_epochs=3,
         batch_size=16,
@@ -304,6 +350,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.class_weight = class_weight
+        self.negatives = negatives
+        self.hard_negatives = hard_negatives
+        self.shortlist = shortlist
+        self.predict_quantization = predict_quantization
         self.max_length = max_length
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -455,12 +505,25 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self._check_columns(len(columns))
         n = len(columns[0])
         n_labels = len(self.classes_) if labels is None else len(labels)
+        # Read at predict time, so that it can be changed after fitting (k >= K: all).
+        shortlist = resolve_shortlist(self.shortlist, n_labels) or n_labels
         scores = np.empty((n, n_labels), dtype=np.float32)
-        for start in range(0, n, PREDICT_CHUNK):
-            chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
-            arrays, order = self.plan_.sorted_arrays(chunk)
-            scores[start + order] = self.net_.predict_scores(arrays, labels)
+        with self._prediction_backbone():
+            for start in range(0, n, PREDICT_CHUNK):
+                chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
+                arrays, order = self.plan_.sorted_arrays(chunk)
+                scores[start + order] = self.net_.predict_scores(arrays, labels, shortlist)
         return scores
+
+    def _prediction_backbone(self):
+        """The backbone copy prediction reads with (``predict_quantization``)."""
+        import contextlib
+
+        if self.predict_quantization is None:
+            return contextlib.nullcontext()
+        from .backbones.loading import int8_backbone
+
+        return self.net_.module_.reading_with(int8_backbone(self.plan_.backbone))
 
     def decision_function(self, X, labels=None):
         """Label scores (logits) of each input.

@@ -195,6 +195,13 @@ class PairHead(nn.Module):
     def start_from_probe(self, coef, intercept, features=None, targets=None):
         """The pair head has no class weights: it stays at zero."""
 
+    #: Whether :meth:`frozen_scores` can rank labels (the pair head reads no label).
+    ranks_labels = False
+
+    def frozen_scores(self, f, labels=None):
+        """Label scores from features read without virtual tokens; None: cannot rank."""
+        return None
+
 
 class BilinearHead(PairHead):
     """The pair head plus ``[f, 1]^T W e_y``, with ``e_y`` the label text's frozen reading.
@@ -231,6 +238,42 @@ class BilinearHead(PairHead):
     def forward(self, f, label_idx, labels=None):
         return super().forward(f, label_idx) + self.bilinear_scores(f, label_idx, labels)
 
+    ranks_labels = True
+
+    def _weights(self, labels=None):
+        """Each label's row of ``W`` as the head reads it: (n_labels, F + 1), and ``E``."""
+        weights = self.label_residual.T  # (K fitted, F + 1): R e_k for a fitted label
+        if labels is None:
+            return weights, self.label_embed
+        # Any label text: its share of each fitted residual.
+        route = labels.embed.float() @ torch.linalg.pinv(self.label_embed.float())
+        return route.to(weights.dtype) @ weights, labels.embed
+
+    def frozen_scores(self, f, labels=None):
+        """The label-aware part of every label's score, ``[f, 1]^T W e_y``, at once.
+
+        The cheap reading that ranks labels for sampled negatives and shortlisted
+        prediction: one forward without virtual tokens and one small matrix product,
+        against one forward per label for the full score.
+
+        Parameters
+        ----------
+        f : torch.Tensor of shape (batch, n_features)
+            Features read without virtual tokens.
+        labels : LabelSet, optional
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (batch, n_labels)
+        """
+        weights, embed = self._weights(labels)
+        fa = torch.cat([f, f.new_ones(f.shape[0], 1)], dim=1)
+        scores = fa @ weights.T
+        if self.reads_zero_shot:
+            d = embed.shape[1]
+            scores = scores + self.zero_shot_scale * (f[:, :d] @ embed.float().T) / d**0.5
+        return scores
+
     def bilinear_scores(self, f, label_idx, labels=None):
         """The bilinear part of each score, ``[f, 1]^T W e_y``.
 
@@ -245,12 +288,7 @@ class BilinearHead(PairHead):
         -------
         scores : torch.Tensor of shape (batch,)
         """
-        weights = self.label_residual.T  # (K fitted, F + 1): R e_k for a fitted label
-        embed = self.label_embed
-        if labels is not None:  # any label text: its share of each fitted residual
-            route = labels.embed.float() @ torch.linalg.pinv(self.label_embed.float())
-            weights = route.to(weights.dtype) @ weights  # (n_labels, F + 1)
-            embed = labels.embed
+        weights, embed = self._weights(labels)
         fa = torch.cat([f, f.new_ones(f.shape[0], 1)], dim=1)
         scores = (fa * weights.index_select(0, label_idx)).sum(-1)
         if self.reads_zero_shot:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -19,8 +20,33 @@ _LOCK = threading.Lock()
 
 
 def default_label_text(label):
-    """Text read for a class when no label text is given: its name, ``_`` and ``-`` as spaces."""
-    return str(label).replace("_", " ").replace("-", " ").strip() or str(label)
+    """Text read for a class when no label text is given: its name made readable.
+
+    Identifier-like names become words: ``_`` and ``-`` are spaces, and a CamelCase
+    name is split at its capitals and lower-cased (``"card_arrival"`` and
+    ``"CardArrival"`` both read ``"card arrival"``; ``"getATMCard"`` reads ``"get atm
+    card"``). A name that is already words keeps its case.
+
+    Examples
+    --------
+    >>> default_label_text("not_entailment")
+    'not entailment'
+    >>> default_label_text("CardArrival")
+    'card arrival'
+    """
+    text = str(label).replace("_", " ").replace("-", " ")
+    words = []
+    for word in text.split():
+        parts = _CAMEL.findall(word)
+        if len(parts) > 1 and "".join(parts) == word:
+            words.extend(p.lower() for p in parts)
+        else:
+            words.append(word)
+    return " ".join(words) or str(label)
+
+
+#: The words of a CamelCase identifier: "getATMCard" -> get, ATM, Card.
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
 def resolve_labels(labels, classes=None, *, name="labels"):
@@ -32,11 +58,12 @@ def resolve_labels(labels, classes=None, *, name="labels"):
 
     Parameters
     ----------
-    labels : None, str, dict or list of str
-        ``None``: each class's name (``"not_entailment"`` reads as ``"not entailment"``).
+    labels : None, str, dict, callable or list of str
+        ``None``: each class's name made readable (:func:`default_label_text`).
         A ``str`` with ``{label}``: a template, e.g. ``"The relation is {label}."``.
-        A ``dict``: label -> text. A list (predict only): texts that are their own
-        names.
+        A ``dict``: label -> text. A callable (fit only): class -> text, e.g.
+        ``lambda c: f"The customer asks about {c.replace('_', ' ')}."``. A list (predict
+        only): texts that are their own names.
     classes : array-like, optional
         The fitted classes, in ``classes_`` order; None at predict.
     name : str
@@ -91,6 +118,8 @@ def resolve_labels(labels, classes=None, *, name="labels"):
                 f"{name} template {labels!r} has a placeholder other than "
                 f"'{{label}}' ({exc}); escape literal braces as '{{{{' and '}}}}'."
             ) from exc
+    elif callable(labels):
+        texts = [labels(c) for c in classes]
     elif isinstance(labels, Mapping):
         missing = [c for c in classes if not _has_key(labels, c)]
         if missing:
@@ -107,8 +136,8 @@ def resolve_labels(labels, classes=None, *, name="labels"):
         texts = [_get_key(labels, c) for c in classes]
     else:
         raise TypeError(
-            f"{name} must be None, a template string or a dict class -> text; "
-            f"got {type(labels).__name__}."
+            f"{name} must be None, a template string, a dict class -> text or a callable "
+            f"class -> text; got {type(labels).__name__}."
         )
     return np.asarray(classes), check_texts(texts, classes, name=name)
 

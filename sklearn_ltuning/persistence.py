@@ -72,7 +72,9 @@ class ModelConfig:
     format: Literal["sklearn_ltuning"]
     format_version: int
     params: dict[str, Any]
-    not_stored: list[Literal["train_split", "callbacks", "net_kwargs", "random_state"]]
+    not_stored: list[
+        Literal["train_split", "callbacks", "net_kwargs", "random_state", "label_texts"]
+    ]
     classes: list[str] | list[int]
     classes_kind: Literal["str", "int"]
     label_texts_: list[str]
@@ -159,7 +161,8 @@ def stored_params(params):
     stored : dict
     not_stored : list of str
         Names of :data:`NOT_STORED` parameters that were set (and ``random_state`` when
-        it is a RandomState instance, which has no JSON form).
+        it is a RandomState instance, ``label_texts`` when it is a function: neither
+        has a JSON form).
     """
     stored = {k: _jsonable(v) for k, v in params.items() if k not in NOT_STORED}
     for name in _CLASS_MAPPINGS:
@@ -169,6 +172,10 @@ def stored_params(params):
             }
     stored["backbone"] = os.fspath(params["backbone"])
     not_stored = [k for k in NOT_STORED if params.get(k) is not None]
+    if callable(stored.get("label_texts")) or callable(params.get("label_texts")):
+        # A function has no JSON form; the texts it gave are label_texts_.
+        stored["label_texts"] = None
+        not_stored.append("label_texts")
     if not (stored["random_state"] is None or isinstance(stored["random_state"], int)):
         stored["random_state"] = None
         not_stored.append("random_state")

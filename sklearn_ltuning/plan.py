@@ -35,6 +35,15 @@ from .options import (
 MIN_EARLY_STOPPING_ROWS = 50
 #: Positions an input must keep after the prefix takes its share.
 MIN_INPUT_POSITIONS = 8
+#: ``negatives="auto"`` scores every label per training example up to this many labels,
+#: and above it samples ``AUTO_NEGATIVES`` wrong labels per example, ``AUTO_HARD_NEGATIVES``
+#: of them the frozen reading's highest (values measured in BENCHMARKS.md, "Many labels").
+AUTO_EXHAUSTIVE_MAX_LABELS = 8
+AUTO_NEGATIVES = 7
+AUTO_HARD_NEGATIVES = 3
+#: ``shortlist="auto"`` reads every label up to ``AUTO_EXHAUSTIVE_MAX_LABELS`` labels and
+#: above it the frozen reading's top ``AUTO_SHORTLIST`` per input.
+AUTO_SHORTLIST = 8
 
 
 # ------------------------------------------------------------------ JSON schema
@@ -141,6 +150,11 @@ class Recipe:
     early_stopping : bool
     class_weight : tuple of float or None
         The weight of each class in ``classes_`` order.
+    negatives : int or None
+        Softmax objective: wrong labels each training input is scored against (a
+        sampled softmax); None: every label.
+    hard_negatives : int
+        How many of them the frozen reading ranks highest (the rest are random).
     """
 
     pooling: Pooling
@@ -150,6 +164,8 @@ class Recipe:
     lr_schedule: Schedule
     early_stopping: bool
     class_weight: tuple[float, ...] | None = None
+    negatives: int | None = None
+    hard_negatives: int = 0
 
     @classmethod
     def resolve(cls, params, spec, shape, n_columns, classes, y):
@@ -207,6 +223,7 @@ class Recipe:
             stopping = (
                 not paper and n_valid >= MIN_EARLY_STOPPING_ROWS and n_valid >= 5 * len(classes)
             )
+        negatives, hard = resolve_negatives(params, spec, head, len(classes))
         return cls(
             pooling=pooling,
             pair_encoding=encoding,
@@ -215,6 +232,8 @@ class Recipe:
             lr_schedule=schedule,
             early_stopping=bool(stopping),
             class_weight=resolve_class_weight(params.class_weight, classes, y),
+            negatives=negatives,
+            hard_negatives=hard,
         )
 
     def check(self, spec, n_columns, n_classes, where="recipe_"):
@@ -223,12 +242,43 @@ class Recipe:
             raise _field_error(f"{where}.head", f"does not fit method {spec.name!r}.")
         if n_columns == 1 and self.pair_encoding != "joint":
             raise _field_error(f"{where}.pair_encoding", "must be 'joint' for single texts.")
+        if self.negatives is not None and not 1 <= self.negatives < n_classes - 1:
+            raise _field_error(f"{where}.negatives", "must be null or in [1, n_classes - 2].")
+        if not 0 <= self.hard_negatives <= (self.negatives or 0):
+            raise _field_error(f"{where}.hard_negatives", "must be in [0, negatives].")
         weights = self.class_weight
         if weights is not None and (len(weights) != n_classes or min(weights) <= 0):
             raise _field_error(
                 f"{where}.class_weight", "must be null or one positive number per class."
             )
         return self
+
+
+def resolve_negatives(params, spec, head, n_classes):
+    """Wrong labels per training input, and how many hard: ``(negatives, hard)``.
+
+    Only the softmax objective of an L-Tuning method samples (the binary one draws one
+    wrong label per input, as the paper does); sampling is off when it would read every
+    label anyway. Hard negatives need a head that ranks labels (the bilinear head).
+    """
+    negatives = params.negatives
+    if not spec.label_conditioned or params.objective == "binary":
+        return None, 0
+    if negatives == "auto":
+        negatives = None if n_classes <= AUTO_EXHAUSTIVE_MAX_LABELS else AUTO_NEGATIVES
+    if negatives is None or negatives >= n_classes - 1:
+        return None, 0
+    hard = params.hard_negatives
+    if hard == "auto":
+        hard = AUTO_HARD_NEGATIVES
+    return int(negatives), int(min(hard, negatives)) if head == "bilinear" else 0
+
+
+def resolve_shortlist(shortlist, n_labels):
+    """Labels read with their virtual tokens per input at prediction; None: all of them."""
+    if shortlist == "auto":
+        shortlist = None if n_labels <= AUTO_EXHAUSTIVE_MAX_LABELS else AUTO_SHORTLIST
+    return None if shortlist is None or shortlist >= n_labels else int(shortlist)
 
 
 def resolve_class_weight(class_weight, classes, y):
@@ -330,6 +380,9 @@ class FitPlan:
         probe-start settings when the head starts at the probe.
     gradient_checkpointing : bool
         Recompute the backbone's layers in the backward pass.
+    shortlist : int or None
+        Labels read with their virtual tokens per input when scoring the fitted
+        labels (:func:`resolve_shortlist`); validation during training uses it too.
     """
 
     method: MethodSpec
@@ -342,6 +395,7 @@ class FitPlan:
     objective: Objective
     method_options: tuple = ()
     gradient_checkpointing: bool = False
+    shortlist: int | None = None
 
     def read_labels(self, names, texts):
         """A :class:`LabelSet` of other labels, read the way the fitted ones were.
@@ -501,6 +555,7 @@ def make_plan(params, spec, handle, recipe, classes, texts, budget, n_columns):
         objective=params.objective,
         method_options=method_options(spec, params, recipe),
         gradient_checkpointing=bool(params.gradient_checkpointing),
+        shortlist=resolve_shortlist(params.shortlist, len(classes)),
     )
 
 

@@ -36,6 +36,13 @@ class LTuningNet(NeuralNetClassifier):
       each batch pairs half of its inputs with their true label (target 1) and the
       other half with a uniformly drawn wrong label (target 0); binary
       cross-entropy on the pair scores. ``train_loss`` is that BCE.
+    * ``objective="softmax"`` with an L-Tuning method and ``negatives=n``: each input
+      is scored against its own label and ``n`` others, the ``hard_negatives`` the
+      frozen reading ranks highest and the rest drawn at random (:meth:`_candidates`),
+      a sampled softmax: a random negative's logit gets ``log(1 / q)``, ``q`` the
+      chance that it was drawn, so the sum over the drawn ones estimates the sum over
+      all the wrong labels not taken as hard (Jean et al. 2015's correction). A step
+      then costs ``n + 1`` readings per input instead of K.
     * otherwise: cross-entropy over the K-way scores (the classic methods' K-way
       head, or L-Tuning scoring every label per example with a softmax).
 
@@ -45,12 +52,23 @@ class LTuningNet(NeuralNetClassifier):
     seed : int, default=0
         Seeds the generator that shuffles batches and draws negative labels (the
         estimator draws it from its ``random_state``).
+    negatives : int, optional
+        Softmax objective: wrong labels each input is scored against in training.
+        None: all of them.
+    hard_negatives : int, default=0
+        How many of the ``negatives`` are the wrong labels the frozen reading ranks
+        highest for that input (needs a head that ranks labels; else all are random).
     """
 
-    def __init__(self, module, *args, objective="softmax", seed=0, **kwargs):
+    def __init__(
+        self, module, *args, objective="softmax", seed=0, negatives=None, hard_negatives=0,
+        **kwargs,
+    ):  # fmt: skip
         super().__init__(module, *args, **kwargs)
         self.objective = objective
         self.seed = seed
+        self.negatives = negatives
+        self.hard_negatives = hard_negatives
 
     #: Total number of epochs a fit should reach; set by :func:`train`. Epochs already
     #: in the history (e.g. loaded by skorch's LoadInitState from a checkpoint) count,
@@ -104,7 +122,7 @@ class LTuningNet(NeuralNetClassifier):
             batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
         return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, **kwargs)
 
-    def predict_scores(self, arrays, labels=None):
+    def predict_scores(self, arrays, labels=None, shortlist=None):
         """K-way scores of padded inputs, through the same batches as validation.
 
         The one prediction path: skorch's dataset, :meth:`get_iterator` (dataset
@@ -120,6 +138,7 @@ class LTuningNet(NeuralNetClassifier):
             From :func:`~sklearn_ltuning.inputs.pad`; sort rows by length first so
             that each batch holds little padding.
         labels : LabelSet, optional
+        shortlist : int, optional
             See :meth:`~sklearn_ltuning.methods.MethodModule.forward`.
 
         Returns
@@ -127,6 +146,8 @@ class LTuningNet(NeuralNetClassifier):
         scores : numpy.ndarray of shape (n_rows, n_labels), float32
         """
         extra = {} if labels is None else {"labels": labels}
+        if shortlist is not None and self.module_.label_conditioned:
+            extra["shortlist"] = shortlist
         self._set_training(False)
         out = []
         with torch.inference_mode():
@@ -147,8 +168,69 @@ class LTuningNet(NeuralNetClassifier):
         label_idx = torch.where(positive, y_cpu, (y_cpu + shift) % n_labels)
         return label_idx.to(y.device), positive.to(y.device, torch.float32)
 
+    def _candidates(self, Xi, y, n_labels):
+        """Each input's own label, then its hard and its random negatives.
+
+        Returns
+        -------
+        candidates : torch.LongTensor of shape (batch, 1 + negatives)
+            The true label in column 0.
+        correction : torch.Tensor of shape (1 + negatives,)
+            Added to the candidates' logits: ``log(1 / q)`` for the random negatives.
+        """
+        n_hard = min(self.hard_negatives, self.negatives)
+        batch = y.shape[0]
+        y_cpu = y.detach().cpu()
+        taken = torch.zeros(batch, n_labels, dtype=torch.bool)
+        taken[torch.arange(batch), y_cpu] = True
+        parts = [y_cpu[:, None]]
+        frozen = None
+        if n_hard:
+            with torch.no_grad():
+                frozen = self.module_.frozen_scores(**Xi)
+        if frozen is None:
+            n_hard = 0
+        else:
+            hard = frozen.detach().float().cpu().masked_fill(taken, -torch.inf)
+            hard = hard.topk(n_hard, dim=1).indices
+            taken.scatter_(1, hard, True)
+            parts.append(hard)
+        n_random = self.negatives - n_hard
+        noise = torch.rand(batch, n_labels, generator=self.rng_).masked_fill(taken, -1.0)
+        parts.append(noise.topk(n_random, dim=1).indices)
+        q = n_random / (n_labels - 1 - n_hard)
+        correction = torch.zeros(1 + n_hard + n_random)
+        correction[1 + n_hard :] = -float(np.log(q))
+        return torch.cat(parts, dim=1).to(y.device), correction.to(y.device)
+
+    def _sampled_step(self, Xi, yi, n_labels):
+        candidates, correction = self._candidates(Xi, yi, n_labels)
+        scores = self.module_.score_candidates(**Xi, candidates=candidates) + correction
+        losses = torch.nn.functional.cross_entropy(scores, torch.zeros_like(yi), reduction="none")
+        # Weighted as CrossEntropyLoss(weight=...) weighs: by each input's class.
+        class_weight = getattr(self.criterion_, "weight", None)
+        if class_weight is None:
+            return losses.mean(), scores
+        weight = class_weight[yi]
+        return (losses * weight).sum() / weight.sum(), scores
+
     def train_step_single(self, batch, **fit_params):
-        if self.objective != "binary" or not self.module_.label_conditioned:
+        module = self.module_
+        n_labels = None if module.label_hidden is None else module.label_hidden.shape[0]
+        sampled = (
+            self.objective == "softmax"
+            and module.label_conditioned
+            and self.negatives is not None
+            and self.negatives < n_labels - 1
+        )
+        if sampled:
+            self._set_training(True)
+            Xi, yi = unpack_data(batch)
+            Xi, yi = to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
+            loss, scores = self._sampled_step(Xi, yi, n_labels)
+            loss.backward()
+            return {"loss": loss, "y_pred": scores}
+        if self.objective != "binary" or not module.label_conditioned:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
@@ -249,6 +331,7 @@ def build_net(plan, loop, seed, n_samples=None):
         "module__pair_encoding": plan.recipe.pair_encoding,
         "module__labels": plan.labels,
         "module__gradient_checkpointing": plan.gradient_checkpointing,
+        "module__shortlist": plan.shortlist,
         **{f"module__{name}": value for name, value in plan.method_options},
     }
     if plan.method.label_conditioned:
@@ -273,6 +356,8 @@ def build_net(plan, loop, seed, n_samples=None):
         verbose=loop.verbose,
         objective=plan.objective,
         seed=seed,
+        negatives=plan.recipe.negatives,
+        hard_negatives=plan.recipe.hard_negatives,
         # Lists of within-epoch scores make the epoch table unreadable; they stay in
         # the history (plots read them there).
         callbacks__print_log__keys_ignored=["step_scores", "best_step"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -41,6 +43,9 @@ class MethodModule(nn.Module):
     gradient_checkpointing : bool, default=False
         Recompute the backbone's layers in the backward pass instead of keeping their
         activations: less memory for a large backbone, one more forward per step.
+    shortlist : int, optional
+        L-Tuning with a head that ranks labels: score only the ``shortlist`` labels the
+        frozen reading ranks highest for each input (:meth:`forward`). None: every label.
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
@@ -60,8 +65,10 @@ class MethodModule(nn.Module):
         head="pair",
         zero_shot=True,
         gradient_checkpointing=False,
+        shortlist=None,
     ):
         super().__init__()
+        self.shortlist = shortlist
         self.backbone = backbone
         self.n_classes = int(n_classes)
         self.prefix_length = int(prefix_length)
@@ -103,6 +110,20 @@ class MethodModule(nn.Module):
         raise NotImplementedError
 
     # -- shared machinery ------------------------------------------------------
+    @contextlib.contextmanager
+    def reading_with(self, backbone):
+        """Read inputs with another copy of the same backbone inside this block.
+
+        For prediction with an int8 copy (:func:`~sklearn_ltuning.backbones.loading.int8_backbone`):
+        the trained maps and head are shared, only the frozen model differs.
+        """
+        before = self.backbone, self.reader.backbone
+        self.backbone = self.reader.backbone = backbone
+        try:
+            yield self
+        finally:
+            self.backbone, self.reader.backbone = before
+
     @property
     def n_features(self):
         """Width of the features the head reads."""
@@ -177,8 +198,63 @@ class MethodModule(nn.Module):
         )
         return self.head(f, label_idx, labels)
 
-    def forward(
+    def frozen_scores(
         self, input_ids, attention_mask, token_type_ids=None, segment_ids=None, labels=None
+    ):
+        """Every label's score from the frozen features, for ranking labels.
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (batch, n_labels), or None
+            None when the head cannot rank labels without virtual tokens (the paper's
+            pair head reads no label).
+        """
+        if not self.head.ranks_labels:
+            return None
+        f = self.features(input_ids, attention_mask, token_type_ids, segment_ids)
+        return self.head.frozen_scores(f, labels)
+
+    def score_candidates(
+        self, input_ids, attention_mask, token_type_ids=None, segment_ids=None, *,
+        candidates, labels=None,
+    ):  # fmt: skip
+        """Score each input against its own candidate labels.
+
+        Inputs and candidates are folded into the batch dimension (each input repeated
+        once per candidate), so the scores come from one batched forward.
+
+        Parameters
+        ----------
+        candidates : torch.LongTensor of shape (batch, n_candidates)
+            Label indices per input.
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (batch, n_candidates)
+        """
+        batch, n = candidates.shape
+
+        def fold(t):
+            return None if t is None else t.repeat_interleave(n, dim=0)
+
+        scores = self.score_pairs(
+            fold(input_ids),
+            fold(attention_mask),
+            fold(token_type_ids),
+            fold(segment_ids),
+            label_idx=candidates.reshape(-1),
+            labels=labels,
+        )
+        return scores.view(batch, n)
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask,
+        token_type_ids=None,
+        segment_ids=None,
+        labels=None,
+        shortlist=None,
     ):
         """K-way scores of each input.
 
@@ -186,10 +262,21 @@ class MethodModule(nn.Module):
         (each input repeated once per label) so all K scores come from one
         batched forward.
 
+        With a shortlist of ``k < K`` (and a head that ranks labels), the frozen reading
+        (:meth:`frozen_scores`) ranks every label and only the top ``k`` are read with
+        their virtual tokens. A label left out keeps its frozen score, moved onto the
+        scale of the full scores (plus the mean gap between full and frozen scores of
+        the shortlisted labels of that input) and capped just below the lowest
+        shortlisted score: the prediction is always a shortlisted label, left-out labels
+        keep the frozen reading's order among themselves, and a softmax over all K still
+        sums to one. ``k >= K`` scores every label, exactly.
+
         Parameters
         ----------
         labels : LabelSet, optional
             Labels that replace the fitted ones for this call.
+        shortlist : int, optional
+            Overrides the module's ``shortlist`` for this call.
 
         Returns
         -------
@@ -197,22 +284,22 @@ class MethodModule(nn.Module):
         """
         if not self.label_conditioned:
             return self.head(self.encode(input_ids, attention_mask, token_type_ids, segment_ids))
+        inputs = (input_ids, attention_mask, token_type_ids, segment_ids)
         n_labels = self.label_hidden.shape[0] if labels is None else len(labels)
         batch = input_ids.shape[0]
-
-        def fold(t):
-            return None if t is None else t.repeat_interleave(n_labels, dim=0)
-
-        label_idx = torch.arange(n_labels, device=input_ids.device).repeat(batch)
-        scores = self.score_pairs(
-            fold(input_ids),
-            fold(attention_mask),
-            fold(token_type_ids),
-            fold(segment_ids),
-            label_idx=label_idx,
-            labels=labels,
-        )
-        return scores.view(batch, n_labels)
+        k = self.shortlist if shortlist is None else shortlist
+        frozen = None
+        if k is not None and k < n_labels:
+            frozen = self.frozen_scores(*inputs, labels=labels)
+        if frozen is None:
+            every = torch.arange(n_labels, device=input_ids.device).expand(batch, n_labels)
+            return self.score_candidates(*inputs, candidates=every, labels=labels)
+        top = frozen.topk(k, dim=1).indices  # (batch, k)
+        full = self.score_candidates(*inputs, candidates=top, labels=labels)
+        gap = (full - frozen.gather(1, top)).mean(1, keepdim=True)
+        floor = full.min(1, keepdim=True).values - 1e-3
+        rest = torch.minimum(frozen + gap, floor)
+        return rest.scatter(1, top, full)
 
     def n_trainable_parameters(self):
         """Number of trained numbers (method maps and head; nothing of the backbone)."""
