@@ -247,6 +247,11 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     (2, 2)
     """
 
+    #: The skorch net class the fit builds (:class:`~sklearn_ltuning.training.LTuningNet`
+    #: when None). A subclass of the estimator may set a subclass of it, e.g. one that
+    #: mixes in ``skorch.hf.AccelerateMixin`` (user guide, "GPU and multi-GPU").
+    net_class = None
+
     _parameter_constraints = {
         "method": [StrOptions(set(METHODS))],
         "backbone": [str, object],
@@ -436,7 +441,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             self, method_spec(self.method), self._load_backbone(), columns, classes_, y
         )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        net = fit_net(plan, loop, plan.arrays(columns), y_enc, seed)
+        net = fit_net(plan, loop, plan.arrays(columns), y_enc, seed, self.net_class)
         # Only a completed fit sets fitted state, so a failed fit never leaves an
         # estimator that predicts.
         return self._set_fitted(plan, net, classes_, feature_names)
@@ -661,7 +666,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
             config.max_input_tokens_,
             config.n_features_in_,
         )
-        net = restore_net(plan, Loop.of(self), stored.state, config.history)
+        net = restore_net(plan, Loop.of(self), stored.state, config.history, self.net_class)
         return self._set_fitted(plan, net, stored.classes, config.feature_names_in_)
 
     # ------------------------------------------------------------------- extras

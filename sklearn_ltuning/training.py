@@ -300,7 +300,7 @@ def net_callbacks(plan, loop, n_samples=None):
     return callbacks or None
 
 
-def build_net(plan, loop, seed, n_samples=None):
+def build_net(plan, loop, seed, n_samples=None, net_class=None):
     """The skorch net of one fit (not yet initialised).
 
     Parameters
@@ -311,6 +311,8 @@ def build_net(plan, loop, seed, n_samples=None):
         Batch order, negative labels and the validation split.
     n_samples : int, optional
         Rows of the fit (sizes the early-stopping interval).
+    net_class : type, optional
+        :class:`LTuningNet` or a subclass (the estimator's ``net_class``).
 
     Returns
     -------
@@ -343,7 +345,7 @@ def build_net(plan, loop, seed, n_samples=None):
             plan.recipe.class_weight, dtype=torch.float32
         )
     device = plan.backbone.device
-    return LTuningNet(
+    return (net_class or LTuningNet)(
         module=plan.method.module,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
@@ -406,7 +408,7 @@ def train(net, arrays, y, epochs, continuing=False):
     return net
 
 
-def fit_net(plan, loop, arrays, y, seed):
+def fit_net(plan, loop, arrays, y, seed, net_class=None):
     """Build, initialise, start and train the net of a new fit.
 
     Parameters
@@ -417,12 +419,13 @@ def fit_net(plan, loop, arrays, y, seed):
     y : numpy.ndarray of shape (n_samples,)
         Encoded classes.
     seed : int
+    net_class : type, optional
 
     Returns
     -------
     net : LTuningNet
     """
-    net = build_net(plan, loop, seed, n_samples=len(y))
+    net = build_net(plan, loop, seed, n_samples=len(y), net_class=net_class)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net.initialize()
@@ -431,7 +434,7 @@ def fit_net(plan, loop, arrays, y, seed):
     return train(net, arrays, y, loop.max_epochs)
 
 
-def restore_net(plan, loop, state, history):
+def restore_net(plan, loop, state, history, net_class=None):
     """The net of a loaded model: the plan's modules holding ``state``.
 
     Raises
@@ -441,7 +444,7 @@ def restore_net(plan, loop, state, history):
     """
     from skorch.history import History
 
-    net = build_net(plan, loop, seed=0)
+    net = build_net(plan, loop, seed=0, net_class=net_class)
     with torch.random.fork_rng(devices=[]):
         net.initialize()
     try:

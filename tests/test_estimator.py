@@ -344,3 +344,22 @@ def test_dataloader_settings_that_cannot_apply_are_refused(tiny_bert, pairs):
     clf = make(tiny_bert, net_kwargs={"iterator_train__collate_fn": lambda b: b})
     with pytest.raises(ValueError, match="iterator_train__collate_fn.*builds its own batches"):
         clf.fit(X, y)
+
+
+def test_a_subclass_can_bring_its_own_net_class(tiny_bert, pairs, tmp_path):
+    from sklearn_ltuning.training import LTuningNet
+
+    class CountingNet(LTuningNet):
+        steps = 0
+
+        def train_step_single(self, batch, **fit_params):
+            CountingNet.steps += 1
+            return super().train_step_single(batch, **fit_params)
+
+    class MyClassifier(LTuningClassifier):
+        net_class = CountingNet
+
+    X, y = pairs
+    clf = MyClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1, batch_size=16).fit(X, y)
+    assert type(clf.net_) is CountingNet and CountingNet.steps == 3
+    assert type(MyClassifier.load(clf.save(tmp_path / "m")).net_) is CountingNet
