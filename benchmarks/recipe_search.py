@@ -87,6 +87,19 @@ VARIANTS = {
     "lt_prefix-e6": dict(method="lt_prefix", max_epochs=6),
     "lt_prefix-e10-lr3e-4": dict(method="lt_prefix", max_epochs=10, lr=3e-4),
     "lt_prefix-template": dict(method="lt_prefix", label_texts="The sentiment is {label}."),
+    "lt_prefix-pdrop0.1": dict(method="lt_prefix", net_kwargs={"module__prefix_dropout": 0.1}),
+    "lt_prefix-pdrop0.3": dict(method="lt_prefix", net_kwargs={"module__prefix_dropout": 0.3}),
+    "lt_prefix-wise": dict(
+        method="lt_prefix", net_kwargs={"callbacks__keep_best__interpolate": (0.25, 0.5, 0.75)}
+    ),
+    "lt_prefix-e6-wise": dict(
+        method="lt_prefix",
+        max_epochs=6,
+        net_kwargs={"callbacks__keep_best__interpolate": (0.25, 0.5, 0.75)},
+    ),
+    "lt_prefix-wd0.1-e6": dict(
+        method="lt_prefix", max_epochs=6, net_kwargs={"optimizer__weight_decay": 0.1}
+    ),
     "lt_prompt": dict(method="lt_prompt"),
     # Decoders (issue: decoder LLMs). On a decoder every "auto" is the paper's scheme, so
     # the recipe's parts are set explicitly: the bilinear head started from the probe on

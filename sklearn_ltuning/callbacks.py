@@ -36,6 +36,11 @@ class StepValidation(Callback):
         the lowest validation log-loss (step 0 included), and record its step as
         ``best_step`` in the last history row: early stopping that keeps the best
         point instead of the last.
+    interpolate : tuple of float, default=()
+        With ``keep_best``: also score ``(1 - a) * start + a * best`` for each ``a`` (the
+        parameters at step 0 and at the best evaluation, mixed in weight space, as
+        WiSE-FT does) and keep whichever of these and the best scores lowest; its ``a``
+        is recorded as ``best_mix`` (1.0: the best point itself).
 
     Examples
     --------
@@ -44,10 +49,11 @@ class StepValidation(Callback):
     >>> clf = LTuningClassifier(train_split=0.2, callbacks=[StepValidation(every=20)])
     """
 
-    def __init__(self, every=50, at_start=True, keep_best=False):
+    def __init__(self, every=50, at_start=True, keep_best=False, interpolate=()):
         self.every = every
         self.at_start = at_start
         self.keep_best = keep_best
+        self.interpolate = interpolate
 
     def initialize(self):
         if not isinstance(self.every, (int, np.integer)) or isinstance(self.every, bool):
@@ -57,6 +63,7 @@ class StepValidation(Callback):
         self.step_ = 0
         self.dataset_valid_ = None
         self.best_ = None
+        self.start_ = None
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -77,7 +84,8 @@ class StepValidation(Callback):
         if self.dataset_valid_ is not None and self.step_ % self.every == 0:
             self._record(net)
 
-    def _record(self, net):
+    def _evaluate(self, net):
+        """Validation log-loss and accuracy of the net's current parameters."""
         import torch
 
         total_loss, correct, n = 0.0, 0, 0
@@ -90,23 +98,42 @@ class StepValidation(Callback):
             correct += int((pred == torch.as_tensor(yi).cpu()).sum())
             n += size
         net._set_training(True)
+        return total_loss / n, correct / n
+
+    def _record(self, net):
+        loss, acc = self._evaluate(net)
         row = net.history[-1]
         scores = list(row.get("step_scores", []))
-        loss = total_loss / n
-        scores.append({"step": self.step_, "valid_loss": loss, "valid_acc": correct / n})
+        scores.append({"step": self.step_, "valid_loss": loss, "valid_acc": acc})
         net.history.record("step_scores", scores)
         if self.keep_best and (self.best_ is None or loss < self.best_[1]):
             state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
             self.best_ = (self.step_, loss, state)
+            if self.step_ == 0 and self.start_ is None:
+                self.start_ = state
 
     def on_train_end(self, net, **kwargs):
         if not self.keep_best or self.best_ is None:
             return
         if self.dataset_valid_ is not None and self.step_ % self.every != 0:
             self._record(net)  # the last step counts too
-        step, _, state = self.best_
-        net.module_.load_state_dict(state)
+        step, loss, state = self.best_
+        mix = 1.0
+        if self.interpolate and self.start_ is not None and step != 0:
+            for a in self.interpolate:
+                net.module_.load_state_dict(_mixed(self.start_, state, a))
+                mixed_loss, _ = self._evaluate(net)
+                if mixed_loss < loss:
+                    loss, mix = mixed_loss, float(a)
+        net.module_.load_state_dict(state if mix == 1.0 else _mixed(self.start_, state, mix))
         net.history.record("best_step", step)
+        if self.interpolate:
+            net.history.record("best_mix", mix)
+
+
+def _mixed(start, end, a):
+    """``(1 - a) * start + a * end`` for floating tensors; the end's value for the others."""
+    return {k: (1 - a) * start[k] + a * v if v.is_floating_point() else v for k, v in end.items()}
 
 
 def _training_steps(history):

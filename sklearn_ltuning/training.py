@@ -362,7 +362,7 @@ def build_net(plan, loop, seed, n_samples=None, net_class=None):
         hard_negatives=plan.recipe.hard_negatives,
         # Lists of within-epoch scores make the epoch table unreadable; they stay in
         # the history (plots read them there).
-        callbacks__print_log__keys_ignored=["step_scores", "best_step"],
+        callbacks__print_log__keys_ignored=["step_scores", "best_step", "best_mix"],
         **module_kwargs,
         **loop.net_kwargs,
     )

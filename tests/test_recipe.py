@@ -338,3 +338,32 @@ def test_zero_shot_temperature_fits_the_training_labels():
     noise = zero_shot_temperature(rng.normal(0, 0.05, (200, 3)), targets)
     assert informative > 10 * noise
     assert ZERO_SHOT_TEMPERATURES[0] <= noise <= informative <= ZERO_SHOT_TEMPERATURES[-1]
+
+
+def test_interpolation_keeps_the_best_mix_of_start_and_best_point(tiny_bert):
+    from sklearn.metrics import log_loss
+
+    X, y = make_pairs(48)
+    clf = LTuningClassifier(
+        backbone=tiny_bert, prefix_length=4, max_epochs=3, batch_size=8, lr=5e-2,
+        early_stopping=True, train_split=last_rows_valid(len(X), 12), random_state=0,
+        net_kwargs={"callbacks__keep_best__interpolate": (0.25, 0.5, 0.75)},
+    ).fit(X, y)  # fmt: skip
+    scores = [s for row in clf.history_ for s in row.get("step_scores", [])]
+    best = min(s["valid_loss"] for s in scores)
+    mix = clf.history_[-1, "best_mix"]
+    assert mix in (0.25, 0.5, 0.75, 1.0)
+    kept = log_loss(y[-12:], clf.predict_proba(X[-12:]), labels=clf.classes_)
+    assert kept <= best + 1e-4  # never worse than the best evaluated point
+
+
+def test_prefix_dropout_acts_in_training_only(tiny_bert):
+    handle = load_backbone(tiny_bert)
+    texts = ["entailment", "neutral", "contradiction"]
+    labels = read_label_set(handle, texts, texts, prefix_length=4, hidden=True, embed=True)
+    module = METHODS["lt_prefix"].module(handle, 3, 4, "mean", labels, prefix_dropout=0.5)
+    idx = torch.tensor([0, 1])
+    module.train()
+    assert not torch.equal(module.virtual_tokens(2, idx), module.virtual_tokens(2, idx))
+    module.eval()
+    torch.testing.assert_close(module.virtual_tokens(2, idx), module.virtual_tokens(2, idx))

@@ -34,6 +34,8 @@ class LTPrefix(MethodModule):
     max_initial_shift : float, default=0.3
         Largest relative change that the initial label prefixes' content may cause
         in the pooled output of the probe sentences (:meth:`_limit_output_shift`).
+    prefix_dropout : float, default=0.0
+        Dropout on the generated prefixes during training (a regulariser; 0: none).
     **kwargs
         ``pair_encoding``, ``head``, ``zero_shot``: see :class:`MethodModule`.
     """
@@ -41,13 +43,16 @@ class LTPrefix(MethodModule):
     label_conditioned = True
     injects = "prefix"
 
-    def __init__(self, *args, label_map="pooled", max_initial_shift=0.3, **kwargs):
+    def __init__(
+        self, *args, label_map="pooled", max_initial_shift=0.3, prefix_dropout=0.0, **kwargs
+    ):
         # The base class takes (backbone, n_classes, prefix_length, pooling, labels,
         # ...) and keeps the labels' hidden states as the buffer read below.
         super().__init__(*args, **kwargs)
         backbone, prefix_length, label_hidden = self.backbone, self.prefix_length, self.label_hidden
         self.label_map = label_map
         self.max_initial_shift = float(max_initial_shift)
+        self.prefix_dropout = nn.Dropout(float(prefix_dropout))
         per_position = backbone.shape.n_layers * prefix_width(backbone.shape)
         if label_map == "pooled":
             self.pool_scores = nn.Linear(backbone.shape.hidden_size, 1, bias=False)
@@ -166,4 +171,4 @@ class LTPrefix(MethodModule):
 
     def virtual_tokens(self, batch_size, label_idx=None, labels=None):
         hidden = self.label_hidden if labels is None else labels.hidden
-        return self.label_prefixes(hidden).index_select(0, label_idx)
+        return self.prefix_dropout(self.label_prefixes(hidden).index_select(0, label_idx))
