@@ -97,6 +97,21 @@ VARIANTS = {
         max_epochs=6,
         net_kwargs={"callbacks__keep_best__interpolate": (0.25, 0.5, 0.75)},
     ),
+    "lt_prefix-cal": dict(
+        method="lt_prefix", net_kwargs={"callbacks__keep_best__select": "calibrated"}
+    ),
+    "lt_prefix-accsel": dict(
+        method="lt_prefix", net_kwargs={"callbacks__keep_best__select": "accuracy"}
+    ),
+    "lt_prefix-lr3e-3-cal": dict(
+        method="lt_prefix", lr=3e-3, net_kwargs={"callbacks__keep_best__select": "calibrated"}
+    ),
+    "lt_prefix-e6-cal": dict(
+        method="lt_prefix",
+        max_epochs=6,
+        net_kwargs={"callbacks__keep_best__select": "calibrated"},
+    ),
+    "prefix-cal": dict(method="prefix", net_kwargs={"callbacks__keep_best__select": "calibrated"}),
     "lt_prefix-wd0.1-e6": dict(
         method="lt_prefix", max_epochs=6, net_kwargs={"optimizer__weight_decay": 0.1}
     ),

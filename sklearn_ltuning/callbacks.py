@@ -36,6 +36,12 @@ class StepValidation(Callback):
         the lowest validation log-loss (step 0 included), and record its step as
         ``best_step`` in the last history row: early stopping that keeps the best
         point instead of the last.
+    select : {"loss", "calibrated", "accuracy"}, default="loss"
+        What ``keep_best`` minimises: the validation log-loss; the log-loss after
+        dividing the scores by the temperature that fits the validation part best
+        (``"calibrated"``: it measures how well the scores rank the classes, not how
+        confident they are, so a point that gains accuracy while growing overconfident
+        is not held back by its confidence); or the error rate (ties: log-loss).
     interpolate : tuple of float, default=()
         With ``keep_best``: also score ``(1 - a) * start + a * best`` for each ``a`` (the
         parameters at step 0 and at the best evaluation, mixed in weight space, as
@@ -49,10 +55,11 @@ class StepValidation(Callback):
     >>> clf = LTuningClassifier(train_split=0.2, callbacks=[StepValidation(every=20)])
     """
 
-    def __init__(self, every=50, at_start=True, keep_best=False, interpolate=()):
+    def __init__(self, every=50, at_start=True, keep_best=False, select="loss", interpolate=()):
         self.every = every
         self.at_start = at_start
         self.keep_best = keep_best
+        self.select = select
         self.interpolate = interpolate
 
     def initialize(self):
@@ -60,6 +67,10 @@ class StepValidation(Callback):
             raise TypeError(f"every must be a positive int; got {type(self.every).__name__}.")
         if self.every < 1:
             raise ValueError(f"every must be a positive int; got {self.every}.")
+        if self.select not in ("loss", "calibrated", "accuracy"):
+            raise ValueError(
+                f"select must be 'loss', 'calibrated' or 'accuracy'; got {self.select!r}."
+            )
         self.step_ = 0
         self.dataset_valid_ = None
         self.best_ = None
@@ -85,30 +96,44 @@ class StepValidation(Callback):
             self._record(net)
 
     def _evaluate(self, net):
-        """Validation log-loss and accuracy of the net's current parameters."""
+        """Validation log-loss, accuracy and the criterion ``keep_best`` minimises."""
         import torch
 
-        total_loss, correct, n = 0.0, 0, 0
+        total_loss, n, scores, targets = 0.0, 0, [], []
         for batch in net.get_iterator(self.dataset_valid_, training=False):
             _, yi = unpack_data(batch)
             step = net.validation_step(batch)
             size = len(yi)
             total_loss += float(step["loss"]) * size
-            pred = step["y_pred"].argmax(-1).cpu()
-            correct += int((pred == torch.as_tensor(yi).cpu()).sum())
+            scores.append(step["y_pred"].detach().float().cpu().numpy())
+            targets.append(torch.as_tensor(yi).cpu().numpy())
             n += size
         net._set_training(True)
-        return total_loss / n, correct / n
+        scores, targets = np.concatenate(scores), np.concatenate(targets)
+        loss = total_loss / n
+        acc = float(np.mean(scores.argmax(1) == targets))
+        if self.select == "accuracy":
+            criterion = (1.0 - acc, loss)
+        elif self.select == "calibrated":
+            weight = getattr(net.criterion_, "weight", None)
+            weight = None if weight is None else weight.detach().cpu().numpy()
+            criterion = (calibrated_log_loss(scores, targets, weight), loss)
+        else:
+            criterion = (loss,)
+        return loss, acc, criterion
 
     def _record(self, net):
-        loss, acc = self._evaluate(net)
+        loss, acc, criterion = self._evaluate(net)
         row = net.history[-1]
         scores = list(row.get("step_scores", []))
-        scores.append({"step": self.step_, "valid_loss": loss, "valid_acc": acc})
+        point = {"step": self.step_, "valid_loss": loss, "valid_acc": acc}
+        if self.select == "calibrated":
+            point["valid_loss_calibrated"] = criterion[0]
+        scores.append(point)
         net.history.record("step_scores", scores)
-        if self.keep_best and (self.best_ is None or loss < self.best_[1]):
+        if self.keep_best and (self.best_ is None or criterion < self.best_[1]):
             state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-            self.best_ = (self.step_, loss, state)
+            self.best_ = (self.step_, criterion, state)
             if self.step_ == 0 and self.start_ is None:
                 self.start_ = state
 
@@ -117,18 +142,46 @@ class StepValidation(Callback):
             return
         if self.dataset_valid_ is not None and self.step_ % self.every != 0:
             self._record(net)  # the last step counts too
-        step, loss, state = self.best_
+        step, criterion, state = self.best_
         mix = 1.0
         if self.interpolate and self.start_ is not None and step != 0:
             for a in self.interpolate:
                 net.module_.load_state_dict(_mixed(self.start_, state, a))
-                mixed_loss, _ = self._evaluate(net)
-                if mixed_loss < loss:
-                    loss, mix = mixed_loss, float(a)
+                mixed = self._evaluate(net)[2]
+                if mixed < criterion:
+                    criterion, mix = mixed, float(a)
         net.module_.load_state_dict(state if mix == 1.0 else _mixed(self.start_, state, mix))
         net.history.record("best_step", step)
         if self.interpolate:
             net.history.record("best_mix", mix)
+
+
+#: Temperatures :func:`calibrated_log_loss` chooses from.
+TEMPERATURES = tuple(np.geomspace(0.25, 4.0, 25))
+
+
+def calibrated_log_loss(scores, targets, weight=None):
+    """The log-loss of ``softmax(scores / T)`` at the temperature ``T`` that fits best.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray of shape (n_samples, n_classes)
+    targets : numpy.ndarray of shape (n_samples,)
+    weight : numpy.ndarray of shape (n_classes,), optional
+        Class weights, as the training loss weighs the classes.
+
+    Returns
+    -------
+    loss : float
+    """
+    from scipy.special import log_softmax
+
+    rows = np.arange(len(targets))
+    w = np.ones(len(targets)) if weight is None else np.asarray(weight)[targets]
+    losses = [
+        -(w * log_softmax(scores / t, axis=1)[rows, targets]).sum() / w.sum() for t in TEMPERATURES
+    ]
+    return float(min(losses))
 
 
 def _mixed(start, end, a):

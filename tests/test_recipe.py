@@ -367,3 +367,29 @@ def test_prefix_dropout_acts_in_training_only(tiny_bert):
     assert not torch.equal(module.virtual_tokens(2, idx), module.virtual_tokens(2, idx))
     module.eval()
     torch.testing.assert_close(module.virtual_tokens(2, idx), module.virtual_tokens(2, idx))
+
+
+@pytest.mark.parametrize("select", ["accuracy", "calibrated"])
+def test_early_stopping_can_select_by_accuracy_or_calibrated_loss(tiny_bert, select):
+    X, y = make_pairs(48)
+    clf = LTuningClassifier(
+        backbone=tiny_bert, prefix_length=4, max_epochs=3, batch_size=8, lr=5e-2,
+        early_stopping=True, train_split=last_rows_valid(len(X), 12), random_state=0,
+        net_kwargs={"callbacks__keep_best__select": select},
+    ).fit(X, y)  # fmt: skip
+    scores = [s for row in clf.history_ for s in row.get("step_scores", [])]
+    if select == "accuracy":
+        best = min(scores, key=lambda s: (1 - s["valid_acc"], s["valid_loss"]))
+    else:
+        best = min(scores, key=lambda s: (s["valid_loss_calibrated"], s["valid_loss"]))
+        assert all(s["valid_loss_calibrated"] <= s["valid_loss"] + 1e-9 for s in scores)
+    assert clf.history_[-1, "best_step"] == best["step"]
+
+
+def test_calibrated_log_loss_is_the_best_temperature_s():
+    from sklearn_ltuning.callbacks import calibrated_log_loss
+
+    scores = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+    targets = np.array([0, 1, 1])  # one confident mistake
+    plain = -np.log(np.exp(scores[[0, 1, 2], targets]) / np.exp(scores).sum(1)).mean()
+    assert calibrated_log_loss(scores, targets) < plain  # a higher temperature fits better
