@@ -30,10 +30,7 @@ from .options import (
     Schedule,
     choices,
 )
-from .plan import MIN_INPUT_POSITIONS, build_plan, resolve_shortlist
-
-#: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
-PREDICT_CHUNK = 2048
+from .plan import MIN_INPUT_POSITIONS, build_plan
 
 
 def _auto(hint, *extra):
@@ -504,31 +501,15 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         return self.plan_.read_labels(names, texts)
 
     def _scores(self, X, labels=None):
-        """K-way scores, tokenized in chunks, each chunk sorted by length."""
+        """K-way scores (``shortlist`` and ``predict_quantization`` read at predict time)."""
+        from .training import score_texts
+
         check_is_fitted(self, "net_")
         columns, _ = validate_texts(X, name="X")
         self._check_columns(len(columns))
-        n = len(columns[0])
-        n_labels = len(self.classes_) if labels is None else len(labels)
-        # Read at predict time, so that it can be changed after fitting (k >= K: all).
-        shortlist = resolve_shortlist(self.shortlist, n_labels) or n_labels
-        scores = np.empty((n, n_labels), dtype=np.float32)
-        with self._prediction_backbone():
-            for start in range(0, n, PREDICT_CHUNK):
-                chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
-                arrays, order = self.plan_.sorted_arrays(chunk)
-                scores[start + order] = self.net_.predict_scores(arrays, labels, shortlist)
-        return scores
-
-    def _prediction_backbone(self):
-        """The backbone copy prediction reads with (``predict_quantization``)."""
-        import contextlib
-
-        if self.predict_quantization is None:
-            return contextlib.nullcontext()
-        from .backbones.loading import int8_backbone
-
-        return self.net_.module_.reading_with(int8_backbone(self.plan_.backbone))
+        return score_texts(
+            self.net_, self.plan_, columns, labels, self.shortlist, self.predict_quantization
+        )
 
     def decision_function(self, X, labels=None):
         """Label scores (logits) of each input.
@@ -649,25 +630,14 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         estimator : LTuningClassifier
         """
         from .persistence import read_model
-        from .plan import make_plan
         from .training import Loop, restore_net
 
         stored = read_model(
             path, cls, device=device, backbone=backbone, trust_remote_code=trust_remote_code
         )
-        self, config = stored.estimator, stored.config
-        plan = make_plan(
-            self,
-            method_spec(self.method),
-            stored.handle,
-            config.recipe_,
-            stored.classes,
-            config.label_texts_,
-            config.max_input_tokens_,
-            config.n_features_in_,
-        )
-        net = restore_net(plan, Loop.of(self), stored.state, config.history, self.net_class)
-        return self._set_fitted(plan, net, stored.classes, config.feature_names_in_)
+        self, plan = stored.estimator, stored.plan
+        net = restore_net(plan, Loop.of(self), stored.state, stored.history, self.net_class)
+        return self._set_fitted(plan, net, plan.labels.names, stored.feature_names)
 
     # ------------------------------------------------------------------- extras
     @property

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .options import HEADS as FACTS
+
 #: Inverse regularisation strengths the probe start chooses from (cross-validated).
 PROBE_CS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0)
 #: Probes with at most this many coefficients ((n_features + 1) x n_classes) are solved
@@ -144,7 +146,7 @@ class ClassHead(nn.Module):
 
     name = "class"
     #: Whether the head scores (input, label) pairs (L-Tuning) or all classes at once.
-    label_aware = False
+    label_aware = FACTS[name].label_aware
 
     def __init__(self, n_features, n_classes, labels=None, *, zero_shot=False):
         super().__init__()
@@ -170,7 +172,7 @@ class PairHead(nn.Module):
     """
 
     name = "pair"
-    label_aware = True
+    label_aware = FACTS[name].label_aware
 
     def __init__(self, n_features, n_classes, labels=None, *, zero_shot=False):
         super().__init__()
@@ -196,7 +198,7 @@ class PairHead(nn.Module):
         """The pair head has no class weights: it stays at zero."""
 
     #: Whether :meth:`frozen_scores` can rank labels (the pair head reads no label).
-    ranks_labels = False
+    ranks_labels = FACTS[name].reads_embeddings
 
     def frozen_scores(self, f, labels=None):
         """Label scores from features read without virtual tokens; None: cannot rank."""
@@ -225,6 +227,8 @@ class BilinearHead(PairHead):
     """
 
     name = "bilinear"
+    label_aware = FACTS[name].label_aware
+    ranks_labels = FACTS[name].reads_embeddings
 
     def __init__(self, n_features, n_classes, labels, *, zero_shot=True):
         super().__init__(n_features, n_classes)
@@ -237,8 +241,6 @@ class BilinearHead(PairHead):
 
     def forward(self, f, label_idx, labels=None):
         return super().forward(f, label_idx) + self.bilinear_scores(f, label_idx, labels)
-
-    ranks_labels = True
 
     def _weights(self, labels=None):
         """Each label's row of ``W`` as the head reads it: (n_labels, F + 1), and ``E``."""
@@ -343,5 +345,5 @@ class BilinearHead(PairHead):
         self.zero_shot_scale.fill_(scale)
 
 
-#: Head name (``recipe_.head``) -> class: the one place a head is chosen by name.
+#: Head name (``recipe_.head``) -> class; their facts are ``options.HEADS``.
 HEADS = {head.name: head for head in (ClassHead, PairHead, BilinearHead)}

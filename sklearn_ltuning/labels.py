@@ -87,7 +87,7 @@ def resolve_labels(labels, classes=None, *, name="labels"):
             kind = object
         elif isinstance(labels, (list, tuple, np.ndarray)):
             names = texts = list(labels)
-            kind = str
+            kind = object  # exact strings (a fixed-width array drops trailing NULs)
         else:
             raise ValueError(
                 f"{name} must be a dict {{label: text}} or a list of label texts; got "

@@ -7,6 +7,7 @@ fit plan, the model folder's schema and the modules all take their choices from 
 from __future__ import annotations
 
 import typing
+from dataclasses import dataclass
 from typing import Literal
 
 Pooling = Literal["mean", "cls", "last"]
@@ -20,6 +21,34 @@ LabelMap = Literal["pooled", "token"]
 BackboneDtype = Literal["float32", "bfloat16", "float16", "auto"]
 #: bitsandbytes quantized loading of the frozen backbone (CUDA only).
 LoadIn = Literal["8bit", "4bit"]
+
+
+@dataclass(frozen=True)
+class HeadFacts:
+    """What a head needs and offers (the head classes are in :mod:`sklearn_ltuning.heads`).
+
+    Attributes
+    ----------
+    label_aware : bool
+        Scores one (input, label) pair per row (L-Tuning), not all classes at once.
+    class_weights : bool
+        Has per-class weights that a probe on the frozen features can start.
+    reads_embeddings : bool
+        Reads each label text's own frozen embedding, and so can rank every label from
+        features read without virtual tokens (hard negatives, shortlists).
+    """
+
+    label_aware: bool
+    class_weights: bool
+    reads_embeddings: bool
+
+
+#: Head name -> facts: the one place where a head's name says what it does.
+HEADS = {
+    "class": HeadFacts(label_aware=False, class_weights=True, reads_embeddings=False),
+    "pair": HeadFacts(label_aware=True, class_weights=False, reads_embeddings=False),
+    "bilinear": HeadFacts(label_aware=True, class_weights=True, reads_embeddings=True),
+}
 
 
 def choices(hint):

@@ -382,14 +382,15 @@ class StoredModel:
     """What a checked model folder holds, with its backbone loaded and verified.
 
     ``estimator`` is unfitted, with the stored parameters and the caller's overrides
-    (``backbone``, ``device``, ``trust_remote_code``).
+    (``backbone``, ``device``, ``trust_remote_code``); ``plan`` is its fit plan (the
+    classes are ``plan.labels.names``); ``state`` the trained parameters.
     """
 
-    config: ModelConfig
     estimator: object
-    classes: np.ndarray
+    plan: object
     state: dict
-    handle: object
+    history: list
+    feature_names: list | None
 
 
 def read_model(path, estimator_class, *, device=None, backbone=None, trust_remote_code=False):
@@ -428,6 +429,7 @@ def read_model(path, estimator_class, *, device=None, backbone=None, trust_remot
     from safetensors.torch import load_file
 
     from .backbones.loading import load_backbone, weights_sha256
+    from .methods import method_spec
 
     folder = Path(path)
     if not folder.is_dir():
@@ -476,11 +478,23 @@ def read_model(path, estimator_class, *, device=None, backbone=None, trust_remot
             f"{folder}/{WEIGHTS_FILE} is not a safetensors file: "
             + " ".join(str(exc).split())[:300]
         ) from None
+    from .plan import make_plan
+
     kind = np.int64 if config.classes_kind == "int" else object
+    plan = make_plan(
+        estimator,
+        method_spec(estimator.method),
+        handle,
+        config.recipe_,
+        np.asarray(config.classes, dtype=kind),
+        config.label_texts_,
+        config.max_input_tokens_,
+        config.n_features_in_,
+    )
     return StoredModel(
-        config=config,
         estimator=estimator,
-        classes=np.asarray(config.classes, dtype=kind),
+        plan=plan,
         state=state,
-        handle=handle,
+        history=config.history,
+        feature_names=config.feature_names_in_,
     )

@@ -21,6 +21,7 @@ import numpy as np
 
 from .methods import MethodSpec
 from .options import (
+    HEADS,
     HeadInit,
     HeadName,
     Objective,
@@ -208,8 +209,8 @@ class Recipe:
         else:
             head = params.head
         head_init = params.head_init
-        if head == "pair":
-            head_init = "default"  # the pair head has no class weights to start from
+        if not HEADS[head].class_weights:
+            head_init = "default"  # nothing for a probe to start (the paper's pair head)
         elif head_init == "auto":
             head_init = "default" if paper else "probe"
         schedule = params.lr_schedule
@@ -238,7 +239,7 @@ class Recipe:
 
     def check(self, spec, n_columns, n_classes, where="recipe_"):
         """Refuse a recipe that cannot belong to this method and data (a loaded one)."""
-        if (self.head == "class") == spec.label_conditioned:
+        if HEADS[self.head].label_aware != spec.label_conditioned:
             raise _field_error(f"{where}.head", f"does not fit method {spec.name!r}.")
         if n_columns == 1 and self.pair_encoding != "joint":
             raise _field_error(f"{where}.pair_encoding", "must be 'joint' for single texts.")
@@ -271,7 +272,7 @@ def resolve_negatives(params, spec, head, n_classes):
     hard = params.hard_negatives
     if hard == "auto":
         hard = AUTO_HARD_NEGATIVES
-    return int(negatives), int(min(hard, negatives)) if head == "bilinear" else 0
+    return int(negatives), int(min(hard, negatives)) if HEADS[head].reads_embeddings else 0
 
 
 def resolve_shortlist(shortlist, n_labels):
@@ -415,7 +416,7 @@ class FitPlan:
             texts,
             prefix_length=self.prefix_length,
             hidden=self.method.label_conditioned,
-            embed=self.recipe.head == "bilinear",
+            embed=HEADS[self.recipe.head].reads_embeddings,
         )
 
     def arrays(self, columns):
@@ -465,7 +466,8 @@ def read_label_set(handle, names, texts, *, prefix_length, hidden, embed):
     """
     from .labels import embed_labels, encode_labels
 
-    names = np.asarray(list(names), dtype=object)
+    # The classes keep their dtype (int64, or object for exact strings).
+    names = names if isinstance(names, np.ndarray) else np.asarray(list(names), dtype=object)
     return LabelSet(
         names=names,
         texts=tuple(texts),
@@ -542,7 +544,7 @@ def make_plan(params, spec, handle, recipe, classes, texts, budget, n_columns):
         texts,
         prefix_length=params.prefix_length,
         hidden=spec.label_conditioned,
-        embed=recipe.head == "bilinear",
+        embed=HEADS[recipe.head].reads_embeddings,
     )
     return FitPlan(
         method=spec,

@@ -400,6 +400,51 @@ def start_head_from_probe(net, X, y, plan):
     module.head.start_from_probe(coef, intercept, features, targets)
 
 
+#: Inputs tokenized at a time at predict, so memory stays bounded for any n_samples.
+PREDICT_CHUNK = 2048
+
+
+def score_texts(net, plan, columns, labels=None, shortlist="auto", quantization=None):
+    """K-way scores of texts, tokenized in chunks, each chunk sorted by length.
+
+    Parameters
+    ----------
+    net : LTuningNet
+    plan : FitPlan
+    columns : list of list of str
+        From :func:`~sklearn_ltuning.inputs.validate_texts`.
+    labels : LabelSet, optional
+        Labels that replace the fitted ones.
+    shortlist : "auto", int or None, default="auto"
+        The estimator's setting, resolved for the number of labels scored.
+    quantization : {"int8"}, optional
+        Read with an int8 copy of the backbone (:func:`~.backbones.loading.int8_backbone`).
+
+    Returns
+    -------
+    scores : numpy.ndarray of shape (n_samples, n_labels), float32
+    """
+    import contextlib
+
+    from .plan import resolve_shortlist
+
+    n = len(columns[0])
+    n_labels = len(plan.labels) if labels is None else len(labels)
+    k = resolve_shortlist(shortlist, n_labels) or n_labels  # k >= K: every label
+    reading = contextlib.nullcontext()
+    if quantization == "int8":
+        from .backbones.loading import int8_backbone
+
+        reading = net.module_.reading_with(int8_backbone(plan.backbone))
+    scores = np.empty((n, n_labels), dtype=np.float32)
+    with reading:
+        for start in range(0, n, PREDICT_CHUNK):
+            chunk = [c[start : start + PREDICT_CHUNK] for c in columns]
+            arrays, order = plan.sorted_arrays(chunk)
+            scores[start + order] = net.predict_scores(arrays, labels, k)
+    return scores
+
+
 def train(net, arrays, y, epochs, continuing=False):
     """Train ``epochs`` more epochs (every epoch of the fit so far counts for schedules)."""
     done = len(net.history) if continuing else 0

@@ -87,3 +87,12 @@ def test_importing_the_package_and_the_registry_loads_no_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_head_has_its_facts_and_every_fact_a_head():
+    from sklearn_ltuning.heads import HEADS
+    from sklearn_ltuning.options import HEADS as FACTS
+
+    assert set(HEADS) == set(FACTS)
+    for name, head in HEADS.items():
+        assert head.name == name and head.label_aware == FACTS[name].label_aware
