@@ -18,6 +18,44 @@ def machine_line():
     )
 
 
+def run_once(path, fn, meta):
+    """Run ``fn`` unless its result file exists; save the result (or the error) as JSON.
+
+    The resumable step of the benchmark scripts: a finished run is one file, so a
+    stopped command started again skips it. A failure is recorded, not raised, so a
+    table can say why a cell is empty.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    fn : callable
+        Returns a dict of results.
+    meta : dict
+        What the run was (stored with its results).
+
+    Returns
+    -------
+    result : dict
+    """
+    import json
+    import traceback
+
+    if path.exists():
+        return json.loads(path.read_text())
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {path.stem} ...", flush=True)
+    try:
+        result = {**meta, **fn(), "status": "ok"}
+    except Exception as exc:
+        traceback.print_exc()
+        result = {**meta, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    print(f"    -> {result.get('accuracy', result.get('error'))}", flush=True)
+    return result
+
+
 def report(table, write):
     """Print a Markdown table and, with ``write``, append it to ``BENCHMARKS.md``."""
     print(table)

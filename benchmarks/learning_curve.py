@@ -26,15 +26,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks import run_once
 from benchmarks.reproduce import _metrics, _pooled_module, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,25 +149,17 @@ def run_one(out, dataset, size, method, seed, args):
         return
     data = load_dataset(args.data_dir, dataset, size or 10**9, 0, 0)
     n = len(data["train"][0])
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {key} (n={n}) ...", flush=True)
     meta = {"dataset": dataset, "backbone": args.backbone, "size": size or "full"}
     meta.update({"n_train": n, "n_test": len(data["test"][0]), "method": method, "seed": seed})
-    try:
+
+    def fn():
         if method == "frozen_lrcv":
-            result = run_probe(data, args)
-        elif method == "full_finetune":
-            result = run_full_finetune(data, seed, args)
-        else:
-            result = run_ltuning(data, method, seed, args)
-        result = {**meta, **result, "status": "ok"}
-    except Exception as exc:  # recorded, so the table can say why a point is missing
-        traceback.print_exc()
-        result = {**meta, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
-    result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
-    print(f"    -> {result.get('accuracy', result.get('error'))}", flush=True)
+            return run_probe(data, args)
+        if method == "full_finetune":
+            return run_full_finetune(data, seed, args)
+        return run_ltuning(data, method, seed, args)
+
+    run_once(path, fn, meta)
 
 
 def summarise(out):

@@ -25,14 +25,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from benchmarks import run_once
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "many_labels"
@@ -56,23 +56,6 @@ def banking77(data_dir, per_class, seed=0, valid_per_class=0):
         (list(va.text), va.label.to_numpy().astype(object)),
         (list(test.text), test.label.to_numpy().astype(object)),
     )
-
-
-def _save(path, fn, meta):
-    if path.exists():
-        return json.loads(path.read_text())
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {path.stem} ...", flush=True)
-    try:
-        result = {**meta, **fn(), "status": "ok"}
-    except Exception as exc:
-        traceback.print_exc()
-        result = {**meta, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
-    result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
-    print(f"    -> {result.get('accuracy', result.get('error'))}", flush=True)
-    return result
 
 
 #: The backbone every run uses (``--backbone``).
@@ -125,7 +108,7 @@ def part_sweep(args, out):
                     }
                 return {**result, "valid_accuracy": result["accuracy"], "by_shortlist": scores}
 
-            _save(out / f"{name}.json", fn, {"part": "sweep", "negatives": n, "hard": hard})
+            run_once(out / f"{name}.json", fn, {"part": "sweep", "negatives": n, "hard": hard})
 
 
 def _zero_shot(train, test):
@@ -170,7 +153,7 @@ def part_table(args, out):
                 runs.append((method, seed, fit))
         for method, seed, fn in runs:
             name = f"table__{tag}__{method}" + ("" if seed is None else f"__s{seed}")
-            _save(
+            run_once(
                 out / f"{name}.json",
                 lambda fn=fn, train=train, test=test: fn(train, test),
                 {**meta, "method": method, "seed": seed},
@@ -207,7 +190,7 @@ def part_cost(args, out):
             result["predict_s_per_example"] = result["predict_s"] / len(te[0])
             return result
 
-        _save(out / f"cost__{name}.json", fn, {"part": "cost", "case": name})
+        run_once(out / f"cost__{name}.json", fn, {"part": "cost", "case": name})
 
 
 def part_shortlist(args, out):
@@ -229,7 +212,7 @@ def part_shortlist(args, out):
             }
         return {"by_shortlist": rows, "accuracy": rows["None"]["accuracy"]}
 
-    _save(out / "shortlist__10pc.json", fn, {"part": "shortlist"})
+    run_once(out / "shortlist__10pc.json", fn, {"part": "shortlist"})
 
 
 def part_int8(args, out):
@@ -264,7 +247,7 @@ def part_int8(args, out):
             speedup = rows["None"]["predict_s"] / rows["int8"]["predict_s"]
             return {"by_quantization": rows, "speedup": speedup, "n_test": len(test[0])}
 
-        _save(out / f"int8__{name}.json", fn, {"part": "int8", "case": name})
+        run_once(out / f"int8__{name}.json", fn, {"part": "int8", "case": name})
 
 
 def report(out):
