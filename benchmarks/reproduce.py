@@ -820,6 +820,47 @@ def report(args):
     return 0
 
 
+#: The lead table's columns: (results method, title).
+LEAD_COLUMNS = [
+    ("frozen_lrcv", "tuned frozen probe"),
+    ("lt_prefix:recipe", "LT-prefix (defaults)"),
+    ("prefix:recipe", "prefix tuning (same recipe)"),
+    ("full_finetune", "full fine-tuning"),
+]
+
+
+def lead_table(folders):
+    """One table: datasets as rows, the four methods as columns, one row per budget.
+
+    Accuracy (mean ± sd over seeds); CoLA also gives MCC, its official metric. A cell
+    with nothing measured says so.
+    """
+    summaries = [summarise(load_results(folder)) for folder in folders]
+    lines = [
+        "| dataset | training examples | " + " | ".join(t for _, t in LEAD_COLUMNS) + " |",
+        "|---|---:|" + "---|" * len(LEAD_COLUMNS),
+    ]
+    for dataset in ["sick", "sst2", "rte", "cola"]:
+        for summary in summaries:
+            rows = summary[summary["dataset"] == dataset]
+            if rows.empty:
+                continue
+            by_method = {r["method"]: r for r in rows.to_dict("records")}
+            cells = []
+            for method, _ in LEAD_COLUMNS:
+                r = by_method.get(method)
+                if r is None:
+                    cells.append("not run")
+                    continue
+                cell = _cell(r["acc_mean"], r["acc_std"], r["n_seeds"])
+                if dataset == "cola":
+                    cell += f" (MCC {r['mcc_mean']:.3f})"
+                cells.append(cell)
+            n = int(rows["n_train"].iloc[0])
+            lines.append(f"| {dataset.upper()} | {n:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
@@ -840,8 +881,17 @@ def main(argv=None):
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--prefix-length", type=int, default=8)
     parser.add_argument("--report", action="store_true", help="only write tables and plots")
+    parser.add_argument(
+        "--lead-table",
+        nargs="+",
+        metavar="FOLDER",
+        help="print the results page's lead table from these results folders and stop",
+    )
     parser.add_argument("--write", action="store_true", help="put the report in BENCHMARKS.md")
     args = parser.parse_args(argv)
+    if args.lead_table:
+        print(lead_table(args.lead_table))
+        return 0
     args.seeds = {**DEFAULT_SEEDS, **{k: int(v) for k, v in (s.split("=") for s in args.seeds)}}
     args.command = "python benchmarks/reproduce.py " + " ".join(argv or [])
     Path(args.out).mkdir(parents=True, exist_ok=True)
