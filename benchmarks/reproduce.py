@@ -63,7 +63,15 @@ VARIANT_PARAMS = {
     "prefix:balanced": {"method": "prefix", "class_weight": "balanced"},
 }
 VARIANTS = list(VARIANT_PARAMS)
-ANCHORS = ["majority", "tfidf_lr", "frozen_lrcv", "peft_prompt", "peft_prefix", "full_finetune"]
+ANCHORS = [
+    "majority",
+    "tfidf_lr",
+    "frozen_lrcv",
+    "peft_prompt",
+    "peft_prefix",
+    "peft_lora",
+    "full_finetune",
+]
 DEFAULT_SEEDS = {"sick": 3, "sst2": 3, "rte": 2, "cola": 2}
 
 
@@ -263,7 +271,13 @@ def run_hf(kind, data, lr, seed, args):
             p.requires_grad_(True)
         module = _pooled_module(model, len(classes), pairs=data["pairs"])
     else:
-        from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+        from peft import (
+            LoraConfig,
+            PrefixTuningConfig,
+            PromptTuningConfig,
+            TaskType,
+            get_peft_model,
+        )
 
         from sklearn_ltuning.backbones.loading import quiet_transformers
 
@@ -276,10 +290,14 @@ def run_hf(kind, data, lr, seed, args):
             )
         if model.config.pad_token_id is None:
             model.config.pad_token_id = handle.pad_token_id
-        config_cls = PromptTuningConfig if kind == "peft_prompt" else PrefixTuningConfig
-        peft_model = get_peft_model(
-            model, config_cls(task_type=TaskType.SEQ_CLS, num_virtual_tokens=args.prefix_length)
-        )
+        if kind == "peft_lora":
+            # PEFT's default target modules for the architecture (attention projections),
+            # rank 8; the classification head is trained too (SEQ_CLS).
+            config = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.1)
+        else:
+            config_cls = PromptTuningConfig if kind == "peft_prompt" else PrefixTuningConfig
+            config = config_cls(task_type=TaskType.SEQ_CLS, num_virtual_tokens=args.prefix_length)
+        peft_model = get_peft_model(model, config)
 
         class PeftLogits(torch.nn.Module):
             def __init__(self):
@@ -387,7 +405,8 @@ def run_classical(kind, data, args):
 def key_of(dataset, backbone, name, lr, seed):
     lr_part = "na" if lr is None else f"{lr:g}"
     seed_part = "na" if seed is None else str(seed)
-    return f"{dataset}__{backbone}__{name.replace(':', '-')}__lr{lr_part}__s{seed_part}"
+    tag = Path(backbone).name  # a registered name, or a model folder's last part
+    return f"{dataset}__{tag}__{name.replace(':', '-')}__lr{lr_part}__s{seed_part}"
 
 
 def run_config(out, key, fn, meta):
@@ -445,7 +464,7 @@ def run_dataset(name, args, phase):
                     meta,
                 )
     plans = [(v, args.lrs, run_ltuning) for v in args.methods]
-    for kind in ("peft_prompt", "peft_prefix"):
+    for kind in ("peft_prompt", "peft_prefix", "peft_lora"):
         if kind in args.anchors:
             plans.append((kind, args.lrs, None))
     if "full_finetune" in args.anchors:
@@ -534,6 +553,7 @@ LABELS = {
     "prefix:balanced": "prefix tuning, recipe + class_weight='balanced'",
     "peft_prompt": "PEFT prompt tuning",
     "peft_prefix": "PEFT prefix tuning",
+    "peft_lora": "PEFT LoRA (r 8, reference)",
     "full_finetune": "full fine-tuning",
 }
 
@@ -750,7 +770,7 @@ def plot_curves(results, summary, folder):
         axes[1].legend(fontsize=7, loc="lower right")
         fig.suptitle(f"{dataset.upper()}, {backbone}: L-Tuning (solid/dashed) vs classic (dotted)")
         fig.tight_layout()
-        path = folder / f"convergence_{dataset}_{backbone}.png"
+        path = folder / f"convergence_{dataset}_{Path(backbone).name}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
