@@ -37,9 +37,11 @@ def _check_text(value, where, name):
 def validate_texts(X, *, name="X"):
     """Check X and return its text columns.
 
-    Not sklearn's ``validate_data``: it counts the features of numeric arrays and has no
-    checks for texts (missing, empty, bytes, ragged pairs), each of which gets a message
-    naming the fix here.
+    Not sklearn's ``validate_data``: with ``skip_check_array=True`` it checks only
+    DataFrame column names and counts (the estimators call it for DataFrames at predict
+    time), it cannot count the columns of a list of texts, and it has no checks for texts
+    (missing, empty, bytes, ragged pairs), each of which gets a message naming the fix
+    here.
 
     Parameters
     ----------

@@ -363,3 +363,13 @@ def test_a_subclass_can_bring_its_own_net_class(tiny_bert, pairs, tmp_path):
     clf = MyClassifier(backbone=tiny_bert, prefix_length=4, max_epochs=1, batch_size=16).fit(X, y)
     assert type(clf.net_) is CountingNet and CountingNet.steps == 3
     assert type(MyClassifier.load(clf.save(tmp_path / "m")).net_) is CountingNet
+
+
+def test_dataframe_column_names_are_checked_at_predict_as_in_sklearn(tiny_bert, pairs):
+    X, y = pairs
+    frame = pd.DataFrame(X, columns=["premise", "hypothesis"])
+    clf = make(tiny_bert).fit(frame, y)
+    renamed = frame.rename(columns={"premise": "first", "hypothesis": "second"})
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.predict(renamed)
+    assert clf.predict(frame).shape == (len(X),)
