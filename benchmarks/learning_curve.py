@@ -229,6 +229,9 @@ def draw(summary, path):
                 n, rows["acc_min"], rows["acc_max"], color=line.get_color(), alpha=0.2, lw=0
             )
         ax.set_xscale("log")
+        sizes = sorted(group["n_train"].unique())
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+        ax.minorticks_off()
         ax.set(
             title=dataset.upper(), xlabel="training examples (log scale)", ylabel="test accuracy"
         )
@@ -238,7 +241,7 @@ def draw(summary, path):
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    print(f"\nplot: {path.relative_to(ROOT)}")
+    print(f"\nplot: {path}")
 
 
 def main(argv=None):
