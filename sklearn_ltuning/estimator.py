@@ -114,15 +114,12 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         ``"linear"``: warm up over the first 10 % of steps, then decay linearly to
         zero (:class:`~sklearn_ltuning.callbacks.WarmupLinearDecay`). ``"auto"``:
         ``"linear"``, or ``"constant"`` with ``objective="binary"``.
-        On decoder backbones every ``"auto"`` above and below resolves to the paper's
-        scheme (with the chosen objective): the recipe was validated on encoders only,
-        and on SmolLM2 it missed a check that the earlier scheme passes.
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training data (or use ``train_split``
         when given), score it before the first step and every half epoch, and keep
         the parameters with the lowest validation log-loss
         (:class:`~sklearn_ltuning.callbacks.StepValidation` with ``keep_best``).
-        ``"auto"``: on, except with ``objective="binary"``, on decoders, or when fewer
+        ``"auto"``: on, except with ``objective="binary"`` or when fewer
         than 50 rows (or 5 per class) would be held out.
     validation_fraction : float in (0, 1), default=0.1
         Share of the training data held out for early stopping (stratified).
@@ -168,8 +165,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         the L-Tuning methods at prediction).
     lr : float, default=1e-3
         Learning rate of the optimizer (AdamW unless ``net_kwargs`` says otherwise).
-        For ``"lt_prefix"`` on a decoder backbone start from ``3e-4`` (user guide,
-        "Training and prediction"; measurements in ``BENCHMARKS.md``).
+        With ``objective="binary"`` (no probe start) on a decoder backbone, LT-prefix
+        needs about ``3e-4`` (user guide, "Decoders"; ``BENCHMARKS.md``).
     train_split : None, float, int or callable, default=None
         ``None`` trains on all data. A float in (0, 1) or an int >= 2 holds out a
         stratified validation fraction/fold (skorch's ``ValidSplit``); any skorch

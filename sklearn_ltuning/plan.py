@@ -172,9 +172,10 @@ class Recipe:
     def resolve(cls, params, spec, shape, n_columns, classes, y):
         """Resolve the estimator's settings for this backbone and training data.
 
-        With an L-Tuning method and ``objective="binary"``, and on decoders, every
-        ``"auto"`` is the paper's scheme (one vector pooled over the joint pair, the
-        pair head, a constant rate); otherwise the measured recipe (``BENCHMARKS.md``).
+        With an L-Tuning method and ``objective="binary"`` every ``"auto"`` is the
+        paper's scheme (one vector pooled over the joint pair, the pair head, a
+        constant rate); otherwise the measured recipe (``BENCHMARKS.md``), on decoders
+        with last-token pooling over the joint pair.
 
         Parameters
         ----------
@@ -193,9 +194,10 @@ class Recipe:
         -------
         recipe : Recipe
         """
-        # The recipe is validated on encoders only; on decoders "auto" means the
-        # paper's scheme, the one that passes the decoder checks (BENCHMARKS.md).
-        paper = (spec.label_conditioned and params.objective == "binary") or shape.is_decoder
+        # Decoders get the same recipe (last-token pooling, the joint pair): on SmolLM2
+        # it ends level with the probe on the decoder's own features, where the paper's
+        # scheme stays near the majority class (BENCHMARKS.md, "Decoder recipe").
+        paper = spec.label_conditioned and params.objective == "binary"
         pooling = auto_pooling(shape) if params.pooling == "auto" else params.pooling
         encoding = params.pair_encoding
         if n_columns == 1:

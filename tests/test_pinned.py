@@ -7,7 +7,10 @@ shows up here; a deliberate change of behaviour updates the numbers in the same
 commit and says why in CHANGES.md (so far: the bilinear head training its per-class
 residual instead of ``W``, which re-recorded ``lt_prefix_recipe`` and ``lt_prompt_texts``;
 the probe start solved exactly by Newton's method, which re-recorded the three
-probe-started cases, ``lt_prefix_recipe``, ``prefix_pairs`` and ``lt_prompt_texts``).
+probe-started cases, ``lt_prefix_recipe``, ``prefix_pairs`` and ``lt_prompt_texts``;
+decoders getting the recipe by default, which set the earlier decoder scheme explicitly
+in ``lt_prefix_decoder`` and ``prompt_decoder``, unchanged, and added the two
+``*_decoder_recipe`` cases).
 
 The values hold whatever OpenBLAS kernel numpy and scipy select: with the probe solved
 exactly, the six cases gave bit-identical probabilities with ``OPENBLAS_CORETYPE`` set
@@ -37,8 +40,33 @@ CASES = {  # name: (backbone, data, estimator parameters)
     ),
     "lt_prompt_texts": ("bert", "texts", dict(method="lt_prompt", max_epochs=2, random_state=1)),
     "prefix_pairs": ("bert", "pairs", dict(method="prefix", max_epochs=2, random_state=2)),
-    "prompt_decoder": ("gpt2", "texts", dict(method="prompt", max_epochs=2, random_state=3)),
-    "lt_prefix_decoder": ("gpt2", "pairs", dict(max_epochs=2, random_state=4, lr=0.02)),
+    # The earlier decoder scheme, now set explicitly (decoders get the recipe by default).
+    "prompt_decoder": (
+        "gpt2",
+        "texts",
+        dict(
+            method="prompt",
+            max_epochs=2,
+            random_state=3,
+            head_init="default",
+            lr_schedule="constant",
+            early_stopping=False,
+        ),
+    ),
+    "prompt_decoder_recipe": ("gpt2", "texts", dict(method="prompt", max_epochs=2, random_state=3)),
+    "lt_prefix_decoder": (
+        "gpt2",
+        "pairs",
+        dict(
+            max_epochs=2,
+            random_state=4,
+            lr=0.02,
+            head="pair",
+            lr_schedule="constant",
+            early_stopping=False,
+        ),
+    ),
+    "lt_prefix_decoder_recipe": ("gpt2", "pairs", dict(max_epochs=2, random_state=4)),
 }
 
 PINNED = {
@@ -67,10 +95,20 @@ PINNED = {
         [0.44280966, 0.55719034],
         [0.44179600, 0.55820400],
     ],
+    "prompt_decoder_recipe": [
+        [0.17438295, 0.82561705],
+        [0.60010089, 0.39989911],
+        [0.58301173, 0.41698827],
+    ],
     "lt_prefix_decoder": [
         [0.32078864, 0.34498620, 0.33422516],
         [0.31971697, 0.34629664, 0.33398639],
         [0.32255530, 0.34353456, 0.33391014],
+    ],
+    "lt_prefix_decoder_recipe": [
+        [0.02690422, 0.53955523, 0.43354055],
+        [0.40734584, 0.55734439, 0.03530977],
+        [0.02666854, 0.00867935, 0.96465211],
     ],
 }
 

@@ -180,7 +180,14 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
     decoder = LTuningClassifier(
         backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4
     ).fit(X, y)
-    assert decoder.recipe_ == dataclasses.replace(paper.recipe_, pooling="last")
+    # Decoders get the recipe, read at the last token of the joint pair.
+    assert decoder.recipe_ == dataclasses.replace(
+        default.recipe_, pooling="last", pair_encoding="joint"
+    )
+    decoder_paper = LTuningClassifier(
+        backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4, objective="binary"
+    ).fit(X, y)
+    assert decoder_paper.recipe_ == dataclasses.replace(paper.recipe_, pooling="last")
 
 
 @pytest.mark.parametrize("encoding", ["joint", "cross", "separate"])
