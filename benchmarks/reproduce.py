@@ -860,7 +860,8 @@ def lead_table(folders):
         "| dataset | training examples | " + " | ".join(t for _, t in LEAD_COLUMNS) + " |",
         "|---|---:|" + "---|" * len(LEAD_COLUMNS),
     ]
-    for dataset in ["sick", "sst2", "rte", "cola"]:
+    names = {"sick": "SICK", "sst2": "SST-2", "rte": "RTE", "cola": "CoLA"}
+    for dataset in names:
         for summary in summaries:
             rows = summary[summary["dataset"] == dataset]
             if rows.empty:
@@ -877,7 +878,7 @@ def lead_table(folders):
                     cell += f" (MCC {r['mcc_mean']:.3f})"
                 cells.append(cell)
             n = int(rows["n_train"].iloc[0])
-            lines.append(f"| {dataset.upper()} | {n:,} | " + " | ".join(cells) + " |")
+            lines.append(f"| {names[dataset]} | {n:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
