@@ -110,7 +110,7 @@ def layer_features(handle, X, pooling, encoding, max_length, layers):
     for layer in layers:
         if len(blocks) == 2:
             u, v = blocks[0][layer], blocks[1][layer]
-            out[layer] = np.hstack([u, v, np.abs(u - v), u * v])
+            out[layer] = pair_blocks(torch.from_numpy(u), torch.from_numpy(v)).numpy()
         else:
             out[layer] = blocks[0][layer]
     return out
