@@ -73,12 +73,15 @@ def sick_split():
 
 
 #: method -> (parameters besides the shared ones, accuracy margin over the held-back
-#: majority class). The margins are below what each setting measured on this split
-#: with random_state=0 (BENCHMARKS.md, "Decoder checks"); LT-prompt has no check while
-#: its regression there is open.
+#: majority class of 0.540). The package's defaults, which on a decoder are the recipe
+#: read at the last token of the joint pair; the margins are below what each measured on
+#: this split with random_state=0 (BENCHMARKS.md, "Decoder checks with the recipe":
+#: LT-prefix 0.623, LT-prompt 0.647, prefix tuning 0.647). LT-prompt is back: under the
+#: earlier decoder scheme it sat on the majority class (0.537-0.540).
 DECODER_CHECKS = {
-    "prefix": ({"lr": 1e-3}, 0.03),
-    "lt_prefix": ({"lr": 3e-4, "objective": "softmax"}, 0.05),
+    "lt_prefix": ({}, 0.05),
+    "lt_prompt": ({}, 0.05),
+    "prefix": ({}, 0.05),
 }
 
 
