@@ -103,11 +103,13 @@ def run_full_finetune(data, seed, args):
     (X_tr, y_tr), (X_te, y_te) = data["train"], data["test"]
     handle = load_backbone(args.backbone)
     classes = np.unique(y_tr)
-    torch.manual_seed(seed)
     model = copy.deepcopy(handle.model).train()
     for p in model.parameters():
         p.requires_grad_(True)
     module = _pooled_module(model, len(classes), pairs=data["pairs"])
+    # After the module: _pooled_module seeds its head's start with 0 (as reproduce.py
+    # does), which would otherwise give every seed the same batch order.
+    torch.manual_seed(seed)
 
     def arrays(X):
         columns = [[a for a, _ in X], [b for _, b in X]] if data["pairs"] else [list(X)]
