@@ -48,11 +48,12 @@ def _demo(args):
         print(f"{method:<12}{acc:>10.3f}{n_params:>16,}{fit_s:>8.0f}{pred_s:>11.1f}")
     print(
         f"\nmajority: always predict the most frequent class (chance level). {ANCHOR}: the "
-        "tuned frozen-embedding probe, make_pipeline(FrozenEmbeddings(), StandardScaler(), "
-        "LogisticRegressionCV()) on the frozen backbone's embeddings of premise and "
-        "hypothesis [u, v, |u-v|, u*v], C chosen by 5-fold cross-validation on the training "
-        "pairs (the baseline to beat). Other rows: LTuningClassifier(method=...) trained on "
-        "the same pairs; lt_* are L-Tuning, prefix/prompt the classic baselines."
+        "tuned frozen-embedding probe, make_pipeline(FrozenEmbeddings(norm='l2'), "
+        "StandardScaler(), LogisticRegressionCV()) on the frozen backbone's unit-length "
+        "embeddings of premise and hypothesis [u, v, |u-v|, u*v], C chosen by 5-fold "
+        "cross-validation on the training pairs (the baseline to beat). Other rows: "
+        "LTuningClassifier(method=...) trained on the same pairs; lt_* are L-Tuning, "
+        "prefix/prompt the classic baselines."
     )
     print(demo_verdict(rows, anchor, majority))
     print("Measured figures and what they mean: docs/results.md (BENCHMARKS.md for commands).")

@@ -3,10 +3,11 @@
 The baseline a scikit-learn user builds first, and the one every comparison in this
 package is measured against::
 
-    make_pipeline(FrozenEmbeddings(), StandardScaler(), LogisticRegressionCV())
+    make_pipeline(FrozenEmbeddings(norm="l2"), StandardScaler(), LogisticRegressionCV())
 
-(:func:`make_frozen_probe`). The features are those the L-Tuning heads read and start
-from, computed by the same code (:class:`~sklearn_ltuning.features.FeatureReader`).
+(:func:`make_frozen_probe`). The features are computed by the code the L-Tuning heads
+read (:class:`~sklearn_ltuning.features.FeatureReader`); with ``norm="layer"``, the
+default, they are exactly what the heads read and start from.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
     >>> from sklearn_ltuning import FrozenEmbeddings
     >>> from sklearn_ltuning.datasets import load_snli_sample
     >>> X, y = load_snli_sample()
-    >>> probe = make_pipeline(FrozenEmbeddings(), StandardScaler(), LogisticRegressionCV())
+    >>> probe = make_pipeline(
+    ...     FrozenEmbeddings(norm="l2"), StandardScaler(), LogisticRegressionCV()
+    ... )
     >>> probe.fit(X[:200], y[:200]).score(X[200:300], y[200:300])  # doctest: +SKIP
     """
 
