@@ -190,3 +190,13 @@ def test_cache_prefix_reaches_every_position_of_a_sliding_window_layer(tmp_path)
         ).last_hidden_state
     real = mask.bool()
     torch.testing.assert_close(masked[real], plain[real], rtol=1e-4, atol=1e-5)
+
+
+def test_device_auto_takes_the_gpu_only_when_there_is_one(tiny_bert):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_bert, max_epochs=1, prefix_length=4, device="auto")
+    clf.fit(X, y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert clf.backbone_.device.type == expected
+    assert clf.net_.device.split(":")[0] == expected
+    assert clf.predict_proba(X[:3]).shape == (3, 3)
