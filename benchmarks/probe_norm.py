@@ -29,14 +29,10 @@ def normalise(F, how, pairs):
     import torch
 
     from sklearn_ltuning.backbones.injection import pair_blocks
+    from sklearn_ltuning.features import normalise as norm
 
     def one(x):
-        x = torch.from_numpy(x)
-        if how == "layer":
-            return torch.nn.functional.layer_norm(x, x.shape[-1:])
-        if how == "l2":
-            return torch.nn.functional.normalize(x, dim=-1)
-        return x
+        return norm(torch.from_numpy(x), how)
 
     if not pairs:
         return one(F).numpy()

@@ -17,10 +17,10 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
-from .inputs import validate_texts
+from .inputs import check_frame_columns, validate_texts
 from .options import BackboneDtype, LoadIn, PairEncoding, Pooling, choices
 
 
@@ -211,8 +211,7 @@ class FrozenEmbeddings(TransformerMixin, BaseEstimator):
 
         check_is_fitted(self, "backbone_")
         columns, _ = validate_texts(X, name="X")
-        if hasattr(X, "columns"):  # sklearn's checks of the column names seen in fit
-            validate_data(self, X, skip_check_array=True, reset=False)
+        check_frame_columns(self, X)
         if len(columns) != self.n_features_in_:
             kind = {1: "single texts", 2: "(premise, hypothesis) pairs"}
             raise ValueError(

@@ -13,10 +13,10 @@ from sklearn.utils import check_random_state
 # has been stable since scikit-learn 1.2, and pyproject.toml pins scikit-learn >= 1.6.
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .backbones.registry import DEFAULT_BACKBONE
-from .inputs import check_target_type, validate_targets, validate_texts
+from .inputs import check_frame_columns, check_target_type, validate_targets, validate_texts
 from .labels import resolve_label_texts, resolve_labels
 from .methods import METHODS, ltuning_methods, method_spec
 from .options import (
@@ -504,8 +504,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         columns, _ = validate_texts(X, name="X")
         self._check_columns(len(columns))
-        if hasattr(X, "columns"):  # sklearn's checks of the column names seen in fit
-            validate_data(self, X, skip_check_array=True, reset=False)
+        check_frame_columns(self, X)
         return score_texts(
             self.net_, self.plan_, columns, labels, self.shortlist, self.predict_quantization
         )

@@ -77,11 +77,7 @@ class FeatureReader:
         return d if self.pair_encoding == "joint" else 4 * d
 
     def _normalise(self, pooled):
-        if self.norm == "layer":
-            return F.layer_norm(pooled, pooled.shape[-1:])
-        if self.norm == "l2":
-            return F.normalize(pooled, dim=-1)
-        return pooled
+        return normalise(pooled, self.norm)
 
     def __call__(
         self,
@@ -130,6 +126,15 @@ class FeatureReader:
             v = self._normalise(pool(hidden, segment_ids == 2, self.pooling))
             return pair_blocks(u, v)
         return self._normalise(pool(hidden, attention_mask, self.pooling))
+
+
+def normalise(pooled, norm):
+    """One pooled vector per row, normalised: ``"layer"``, ``"l2"`` or None (as pooled)."""
+    if norm == "layer":
+        return F.layer_norm(pooled, pooled.shape[-1:])
+    if norm == "l2":
+        return F.normalize(pooled, dim=-1)
+    return pooled
 
 
 def read_arrays(reader, arrays, batch_size, *, progress=False):

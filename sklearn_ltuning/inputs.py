@@ -34,6 +34,18 @@ def _check_text(value, where, name):
     raise TypeError(f"{name} must hold strings; found {type(value).__name__} {value!r} at {where}.")
 
 
+def check_frame_columns(estimator, X):
+    """At predict time, check a DataFrame's column names against those seen in ``fit``.
+
+    sklearn's own check (``validate_data`` without its array part), as its estimators
+    run it; other inputs have no names to check.
+    """
+    from sklearn.utils.validation import validate_data
+
+    if hasattr(X, "columns"):
+        validate_data(estimator, X, skip_check_array=True, reset=False)
+
+
 def validate_texts(X, *, name="X"):
     """Check X and return its text columns.
 
