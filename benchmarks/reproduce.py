@@ -847,18 +847,30 @@ LEAD_COLUMNS = [
     ("prefix:recipe", "prefix tuning (same recipe)"),
     ("full_finetune", "full fine-tuning"),
 ]
+#: The decoder table's columns (issue: decoder LLMs, point 6): both L-Tuning variants,
+#: their classic counterparts, the tuned probe on the decoder's own frozen features, LoRA
+#: through PEFT as the reference, and the majority class.
+DECODER_COLUMNS = [
+    ("frozen_lrcv", "tuned probe (decoder features)"),
+    ("lt_prefix:recipe", "LT-prefix"),
+    ("prefix:recipe", "prefix tuning"),
+    ("lt_prompt:recipe", "LT-prompt"),
+    ("prompt:recipe", "prompt tuning"),
+    ("peft_lora", "LoRA r 8 (PEFT)"),
+    ("majority", "majority"),
+]
 
 
-def lead_table(folders):
-    """One table: datasets as rows, the four methods as columns, one row per budget.
+def lead_table(folders, columns=LEAD_COLUMNS):
+    """One table: datasets as rows, the methods as columns, one row per budget.
 
     Accuracy (mean ± sd over seeds); CoLA also gives MCC, its official metric. A cell
     with nothing measured says so.
     """
     summaries = [summarise(load_results(folder)) for folder in folders]
     lines = [
-        "| dataset | training examples | " + " | ".join(t for _, t in LEAD_COLUMNS) + " |",
-        "|---|---:|" + "---|" * len(LEAD_COLUMNS),
+        "| dataset | training examples | " + " | ".join(t for _, t in columns) + " |",
+        "|---|---:|" + "---|" * len(columns),
     ]
     names = {"sick": "SICK", "sst2": "SST-2", "rte": "RTE", "cola": "CoLA"}
     for dataset in names:
@@ -868,7 +880,7 @@ def lead_table(folders):
                 continue
             by_method = {r["method"]: r for r in rows.to_dict("records")}
             cells = []
-            for method, _ in LEAD_COLUMNS:
+            for method, _ in columns:
                 r = by_method.get(method)
                 if r is None:
                     cells.append("not run")
@@ -908,10 +920,19 @@ def main(argv=None):
         metavar="FOLDER",
         help="print the results page's lead table from these results folders and stop",
     )
+    parser.add_argument(
+        "--decoder-table",
+        nargs="+",
+        metavar="FOLDER",
+        help="print the results page's decoder table from these results folders and stop",
+    )
     parser.add_argument("--write", action="store_true", help="put the report in BENCHMARKS.md")
     args = parser.parse_args(argv)
     if args.lead_table:
         print(lead_table(args.lead_table))
+        return 0
+    if args.decoder_table:
+        print(lead_table(args.decoder_table, DECODER_COLUMNS))
         return 0
     args.seeds = {**DEFAULT_SEEDS, **{k: int(v) for k, v in (s.split("=") for s in args.seeds)}}
     args.command = "python benchmarks/reproduce.py " + " ".join(argv or [])

@@ -1,0 +1,52 @@
+"""The results page's tables are built from result files: the chosen rate, seeds, gaps."""
+
+import json
+
+from benchmarks.reproduce import DECODER_COLUMNS, lead_table
+
+
+def _write(folder, method, accuracy, *, lr=None, seed=None, valid_acc=None, dataset="sick"):
+    record = {
+        "dataset": dataset,
+        "backbone": "smollm2-135m",
+        "n_train": 800,
+        "n_test": 1000,
+        "method": method,
+        "lr": lr,
+        "seed": seed,
+        "accuracy": accuracy,
+        "mcc": 0.0,
+        "valid_acc": valid_acc,
+        "valid_loss": 0.5,
+        "n_params": 10,
+        "fit_s": 1.0,
+        "predict_s": 1.0,
+        "status": "ok",
+    }
+    name = f"{dataset}__{method.replace(':', '-')}__{lr}__{seed}.json"
+    (folder / name).write_text(json.dumps(record))
+
+
+def test_decoder_table_reads_the_chosen_rate_and_its_seeds(tmp_path):
+    _write(tmp_path, "frozen_lrcv", 0.75)
+    _write(tmp_path, "majority", 0.54)
+    # Two rates for LT-prefix: 1e-3 wins on validation (seed 0), so its seeds make the cell
+    # and the other rate's better *test* figure is not read.
+    _write(tmp_path, "lt_prefix:recipe", 0.70, lr=1e-3, seed=0, valid_acc=0.8)
+    _write(tmp_path, "lt_prefix:recipe", 0.80, lr=1e-3, seed=1, valid_acc=0.8)
+    _write(tmp_path, "lt_prefix:recipe", 0.99, lr=5e-3, seed=0, valid_acc=0.6)
+    table = lead_table([tmp_path], DECODER_COLUMNS).splitlines()
+    assert table[0].split(" | ")[2:] == [title for _, title in DECODER_COLUMNS[:-1]] + [
+        "majority |"
+    ]
+    (row,) = [line for line in table if line.startswith("| SICK")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["SICK", "800", "0.750", "0.750 ± 0.050", "not run"]
+    assert cells[-1] == "0.540"
+    assert cells.count("not run") == 4
+
+
+def test_decoder_table_leaves_out_datasets_without_results(tmp_path):
+    _write(tmp_path, "majority", 0.5, dataset="sst2")
+    table = lead_table([tmp_path], DECODER_COLUMNS)
+    assert "| SST-2 |" in table and "| SICK |" not in table and "| RTE |" not in table
