@@ -164,9 +164,56 @@ def run_one(out, dataset, size, method, seed, args):
     run_once(path, fn, meta)
 
 
-def summarise(out):
+#: ``reproduce.py``'s method names for this curve's methods (``--full-from``).
+FROM_REPRODUCE = {
+    "frozen_lrcv": "frozen_lrcv",
+    "lt_prefix:recipe": "lt_prefix",
+    "prefix:recipe": "prefix",
+    "full_finetune": "full_finetune",
+}
+
+
+def full_set_points(folder, datasets, backbone="minilm-l6"):
+    """The full-set end of the curve, read from ``reproduce.py``'s full-set results.
+
+    Those runs use the same defaults and test files but hold 200 training examples out
+    as their validation set (early stopping reads it; full fine-tuning's rate was chosen
+    on it), so they sit at the training file's size less 200 and are marked as such.
+
+    Returns
+    -------
+    rows : list of dict
+        One per (dataset, method): ``accuracy``, ``n_train``, ``fit_s``, ``seed``.
+    """
+    rows = []
+    for path in sorted(Path(folder).glob("*.json")):
+        r = json.loads(path.read_text())
+        method = FROM_REPRODUCE.get(r.get("method"))
+        if r.get("status") != "ok" or method is None or r["dataset"] not in datasets:
+            continue
+        if r.get("backbone") != backbone or r.get("seed") not in (None, 0):
+            continue
+        rows.append(
+            {
+                "dataset": r["dataset"],
+                "method": method,
+                "n_train": int(r["n_train"]),
+                "accuracy": float(r["accuracy"]),
+                "fit_s": float(r["fit_s"]),
+                "seed": 0,
+                "status": "ok",
+                "source": "reproduce",
+            }
+        )
+    return rows
+
+
+def summarise(out, full_from=None):
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob("*.json"))]
-    frame = pd.DataFrame([r for r in rows if r["status"] == "ok"])
+    rows = [r for r in rows if r["status"] == "ok"]
+    if full_from is not None:
+        rows += full_set_points(full_from, {r["dataset"] for r in rows})
+    frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     return (
@@ -183,8 +230,8 @@ def summarise(out):
     )
 
 
-def report(out, plot=PLOT):
-    summary = summarise(out)
+def report(out, plot=PLOT, full_from=None):
+    summary = summarise(out, full_from)
     if summary.empty:
         print("no results yet")
         return 0
@@ -206,8 +253,19 @@ def report(out, plot=PLOT):
                 spread = f" ± {r['acc_std']:.3f}" if r["seeds"] > 1 else ""
                 cells.append(f"{r['acc_mean']:.3f}{spread}")
             print(f"| {TITLES[method]} | " + " | ".join(cells) + " |")
+    if full_from is not None:
+        print(
+            "\nThe largest size of each dataset: `reproduce.py`'s full-set runs "
+            f"({_relative(full_from)}), one seed, the training file less the 200 examples "
+            "they hold out for validation."
+        )
     draw(summary, plot)
     return 0
+
+
+def _relative(path):
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def draw(summary, path):
@@ -261,6 +319,12 @@ def main(argv=None):
     parser.add_argument("--ft-lr", type=float, default=3e-5)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--report", action="store_true")
+    parser.add_argument(
+        "--full-from",
+        metavar="FOLDER",
+        help="read the full-set points from reproduce.py's results in FOLDER "
+        "(e.g. benchmarks/results/reproduce_full) instead of running them",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +336,7 @@ def main(argv=None):
                     seeds = 1 if method == "frozen_lrcv" or not 0 < size <= 800 else args.seeds
                     for seed in range(seeds):
                         run_one(out, dataset, size, method, seed, args)
-    return report(out)
+    return report(out, full_from=args.full_from)
 
 
 if __name__ == "__main__":

@@ -50,3 +50,19 @@ def test_decoder_table_leaves_out_datasets_without_results(tmp_path):
     _write(tmp_path, "majority", 0.5, dataset="sst2")
     table = lead_table([tmp_path], DECODER_COLUMNS)
     assert "| SST-2 |" in table and "| SICK |" not in table and "| RTE |" not in table
+
+
+def test_learning_curve_reads_full_set_points_from_reproduce_results(tmp_path):
+    from benchmarks.learning_curve import full_set_points
+
+    _write(tmp_path, "lt_prefix:recipe", 0.84, lr=1e-3, seed=0)
+    _write(tmp_path, "lt_prefix:recipe", 0.10, lr=1e-3, seed=1)  # only seed 0 is read
+    _write(tmp_path, "lt_prompt:recipe", 0.20, lr=1e-3, seed=0)  # not a curve method
+    _write(tmp_path, "frozen_lrcv", 0.85)
+    _write(tmp_path, "frozen_lrcv", 0.30, dataset="rte")  # not a curve dataset
+    rows = full_set_points(tmp_path, {"sick"}, backbone="smollm2-135m")
+    assert sorted((r["method"], r["accuracy"], r["n_train"]) for r in rows) == [
+        ("frozen_lrcv", 0.85, 800),
+        ("lt_prefix", 0.84, 800),
+    ]
+    assert full_set_points(tmp_path, {"sick"}, backbone="minilm-l6") == []
