@@ -12,8 +12,9 @@ set, the mean cosine between different labels' states:
 * ``all positions``: the ``prefix_length`` states flattened (text plus "." padding), what
   the prefix map reads;
 
-each read as the package reads it (``alone``) and, on a decoder, after a lead token (BOS,
-or EOS when the tokenizer has no BOS), a candidate remedy measured here only.
+each read as the package reads it (``alone``), on a decoder after a lead token (BOS, or
+EOS when the tokenizer has no BOS), and standardised by each hidden dimension's mean and
+spread over the probe sentences: two candidate remedies, measured here only.
 
 Usage::
 
@@ -47,11 +48,12 @@ def label_state_cosines(backbone, texts, prefix_length=8):
     Returns
     -------
     cosines : dict
-        ``{"alone": (position 0, all positions), "lead": (...) or None}``.
+        ``{"alone": (position 0, all positions), "lead": (...) or None,
+        "standardised": all positions}``.
     """
     import torch
 
-    from sklearn_ltuning.backbones.loading import load_backbone
+    from sklearn_ltuning.backbones.loading import PROBE_TEXTS, load_backbone
     from sklearn_ltuning.labels import label_token_ids
 
     handle = load_backbone(backbone)
@@ -72,9 +74,25 @@ def label_state_cosines(backbone, texts, prefix_length=8):
         hidden = hidden[:, skip:]
         return (_mean_off_diagonal_cosine(hidden[:, 0]), _mean_off_diagonal_cosine(hidden))
 
+    # The mean and spread of each hidden dimension over the probe sentences' tokens
+    # (first positions left out): a label-set-free standardisation, the third reading.
+    probe = tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True)
+    with torch.no_grad():
+        states = handle.model(
+            input_ids=probe["input_ids"], attention_mask=probe["attention_mask"]
+        ).last_hidden_state
+    keep = probe["attention_mask"].bool()
+    keep[:, 0] = False
+    mean, std = states[keep].mean(0), states[keep].std(0) + 1e-6
+    input_ids = torch.tensor(ids, dtype=torch.long)
+    with torch.no_grad():
+        hidden = handle.model(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids)
+        ).last_hidden_state
     return {
         "alone": read(ids, 0),
         "lead": None if lead is None else read([[lead, *row] for row in ids], 1),
+        "standardised": _mean_off_diagonal_cosine((hidden - mean) / std),
     }
 
 
@@ -84,14 +102,16 @@ def main(argv=None):
     parser.add_argument("--prefix-length", type=int, default=8)
     args = parser.parse_args(argv)
     print("| backbone | labels | alone: position 0 | alone: all positions |", end="")
-    print(" after a lead token: position 0 | after a lead token: all positions |")
-    print("|---|---|---|---|---|---|")
+    print(" after a lead token: position 0 | after a lead token: all positions |", end="")
+    print(" standardised: all positions |")
+    print("|---|---|---|---|---|---|---|")
     for backbone in args.backbones:
         for name, texts in LABEL_SETS.items():
             cos = label_state_cosines(backbone, texts, args.prefix_length)
             lead = cos["lead"]
             lead_cells = ["–", "–"] if lead is None else [f"{c:.4f}" for c in lead]
             cells = [f"{c:.4f}" for c in cos["alone"]] + lead_cells
+            cells.append(f"{cos['standardised']:.4f}")
             print(f"| {backbone} | {name} | " + " | ".join(cells) + " |")
     return 0
 
