@@ -216,6 +216,7 @@ def summarise(out, full_from=None):
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    frame["source"] = frame["source"].fillna("curve") if "source" in frame else "curve"
     return (
         frame.groupby(["dataset", "n_train", "method"])
         .agg(
@@ -225,6 +226,7 @@ def summarise(out, full_from=None):
             acc_max=("accuracy", "max"),
             seeds=("seed", "count"),
             fit_s=("fit_s", "mean"),
+            source=("source", "first"),
         )
         .reset_index()
     )
@@ -288,16 +290,25 @@ def draw(summary, path):
             ax.fill_between(
                 n, rows["acc_min"], rows["acc_max"], color=line.get_color(), alpha=0.2, lw=0
             )
+            # Points from reproduce.py's full-set runs (another protocol): open markers.
+            other = rows["source"].to_numpy() != "curve"
+            ax.plot(n[other], mean[other], "o", mfc="white", color=line.get_color())
         ax.set_xscale("log")
         sizes = sorted(group["n_train"].unique())
-        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+        full = set(group.loc[group["source"] != "curve", "n_train"])
+        # The full set's tick on a second line: it can sit close to 3,200 on a log axis.
+        ax.set_xticks(sizes, [f"\n{n:,} (full)" if n in full else f"{n:,}" for n in sizes])
         ax.minorticks_off()
         ax.set(
             title=dataset.upper(), xlabel="training examples (log scale)", ylabel="test accuracy"
         )
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("MiniLM-L6, CPU: mean over seeds, band = min-max over seeds", fontsize=9)
+    fig.suptitle(
+        "MiniLM-L6, CPU: mean over seeds, band = min-max over seeds; open markers: "
+        "full-set runs of reproduce.py (200 examples held out for validation)",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
