@@ -54,44 +54,44 @@ def label_state_cosines(backbone, texts, prefix_length=8):
     import torch
 
     from sklearn_ltuning.backbones.loading import PROBE_TEXTS, load_backbone
-    from sklearn_ltuning.labels import label_token_ids
+    from sklearn_ltuning.labels import encode_labels, label_token_ids
 
     handle = load_backbone(backbone)
-    ids = label_token_ids(handle.tokenizer, texts, prefix_length)
     tokenizer = handle.tokenizer
+
+    def last_hidden(input_ids, attention_mask=None):
+        input_ids = torch.as_tensor(input_ids, dtype=torch.long)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        with torch.no_grad():
+            return handle.model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
+
+    def cosines(hidden):
+        return (_mean_off_diagonal_cosine(hidden[:, 0]), _mean_off_diagonal_cosine(hidden))
+
+    # The package's own reading of the label texts (padded with "." to prefix_length).
+    hidden = encode_labels(handle, list(texts), prefix_length)
     lead = None
     if handle.shape.is_decoder:
         lead = next(
             (t for t in (tokenizer.bos_token_id, tokenizer.eos_token_id) if t is not None), None
         )
-
-    def read(rows, skip):
-        input_ids = torch.tensor(rows, dtype=torch.long)
-        with torch.no_grad():
-            hidden = handle.model(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids)
-            ).last_hidden_state
-        hidden = hidden[:, skip:]
-        return (_mean_off_diagonal_cosine(hidden[:, 0]), _mean_off_diagonal_cosine(hidden))
-
+    led = None
+    if lead is not None:
+        ids = label_token_ids(tokenizer, texts, prefix_length)
+        led = cosines(last_hidden([[lead, *row] for row in ids])[:, 1:])
     # The mean and spread of each hidden dimension over the probe sentences' tokens
     # (first positions left out): a label-set-free standardisation, the third reading.
     probe = tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True)
-    with torch.no_grad():
-        states = handle.model(
-            input_ids=probe["input_ids"], attention_mask=probe["attention_mask"]
-        ).last_hidden_state
+    states = last_hidden(probe["input_ids"], probe["attention_mask"])
     keep = probe["attention_mask"].bool()
     keep[:, 0] = False
     mean, std = states[keep].mean(0), states[keep].std(0) + 1e-6
-    input_ids = torch.tensor(ids, dtype=torch.long)
-    with torch.no_grad():
-        hidden = handle.model(
-            input_ids=input_ids, attention_mask=torch.ones_like(input_ids)
-        ).last_hidden_state
     return {
-        "alone": read(ids, 0),
-        "lead": None if lead is None else read([[lead, *row] for row in ids], 1),
+        "alone": cosines(hidden),
+        "lead": led,
         "standardised": _mean_off_diagonal_cosine((hidden - mean) / std),
     }
 

@@ -201,7 +201,6 @@ def full_set_points(folder, datasets, backbone="minilm-l6"):
                 "accuracy": float(r["accuracy"]),
                 "fit_s": float(r["fit_s"]),
                 "seed": 0,
-                "status": "ok",
                 "source": "reproduce",
             }
         )
