@@ -66,3 +66,32 @@ def test_learning_curve_reads_full_set_points_from_reproduce_results(tmp_path):
         ("lt_prefix", 0.84, 800),
     ]
     assert full_set_points(tmp_path, {"sick"}, backbone="minilm-l6") == []
+
+
+def test_many_labels_report_gives_each_seed_and_the_shortlist_gap(tmp_path):
+    from benchmarks.many_labels import report_text
+
+    def write(name, **record):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"status": "ok", **record}))
+
+    for seed, acc in enumerate([0.80, 0.84, 0.82]):
+        write(f"t{seed}", part="table", method="lt_prefix", per_class=10, seed=seed, accuracy=acc)
+    write("p", part="table", method="frozen_lrcv", per_class=10, seed=0, accuracy=0.81)
+    write("f", part="table", method="frozen_lrcv", per_class="full", seed=0, accuracy=0.9)
+    write("e", part="table", method="lt_prefix", per_class=10, seed=0, accuracy=0.0)
+    (tmp_path / "e.json").write_text(json.dumps({"status": "error", "part": "table"}))
+    write(
+        "s",
+        part="shortlist",
+        by_shortlist={
+            "None": {"accuracy": 0.85, "predict_s": 9.0},
+            "8": {"accuracy": 0.846, "predict_s": 1.0},
+        },
+    )
+    text = report_text(tmp_path)
+    lt = next(line for line in text.splitlines() if line.startswith("| lt_prefix"))
+    assert lt == "| lt_prefix | not run | 0.820 ± 0.016 [0.800, 0.840, 0.820] | not run |"
+    probe = next(line for line in text.splitlines() if line.startswith("| frozen_lrcv"))
+    assert probe == "| frozen_lrcv | not run | 0.810 | 0.900 |"
+    assert "| all (exhaustive) | 0.850 | +0.000 | 9.0 |" in text
+    assert "| 8 | 0.846 | -0.004 | 1.0 |" in text
