@@ -87,6 +87,8 @@ def _fit_score(params, train, test, seed):
 
 def part_sweep(args, out):
     train, valid, _ = banking77(args.data_dir, 10, valid_per_class=10)
+    # The tuned probe on the same split: what the sweep's settings are read against.
+    run_once(out / "sweep__probe.json", lambda: _probe(train, valid), {"part": "sweep_probe"})
     for negatives in args.negatives:
         for hard in args.hard:
             n = None if negatives == 0 else negatives
@@ -275,6 +277,9 @@ def report_text(out):
             lines.append(
                 f"| {neg} | {r['hard']} | {r['valid_accuracy']:.3f} | {r['fit_s']:.0f} | {ks} |"
             )
+    for r in ok:
+        if r["part"] == "sweep_probe":
+            lines.append(f"\nThe tuned frozen probe on the same split: {r['accuracy']:.3f}")
     table = pd.DataFrame([r for r in ok if r["part"] == "table"])
     if not table.empty:
         lines += [

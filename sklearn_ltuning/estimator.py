@@ -136,20 +136,20 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         L-Tuning with ``objective="softmax"``: how many wrong labels each training input
         is scored against besides its own (a sampled softmax with the usual correction
         for the random draws), so a step costs ``negatives + 1`` readings per input
-        instead of K. None: every label. ``"auto"``: every label up to 8 labels, 7 above
-        (user guide, "Many labels"). The binary objective ignores it (one wrong label per
+        instead of K. None: every label. ``"auto"``: every label up to 8 labels, 3 above
+        (chosen on validation data; user guide, "Many labels"). The binary objective ignores it (one wrong label per
         input, as in the paper).
     hard_negatives : "auto" or int, default="auto"
         How many of the ``negatives`` are the wrong labels the frozen reading ranks
         highest for that input (the bilinear head's score on frozen features; the rest
-        are drawn at random). ``"auto"``: 3.
+        are drawn at random). ``"auto"``: 3 (with ``negatives="auto"``: all of them).
     shortlist : "auto", int or None, default="auto"
         L-Tuning prediction with the bilinear head: the frozen reading ranks every label
         and only the top ``shortlist`` are read with their virtual tokens. A label left
         out gets its frozen score, moved onto the full scores' scale and capped below
         the lowest shortlisted score, so ``predict_proba`` still has K columns summing to
         one and the prediction is always a shortlisted label. None, or ``shortlist >=
-        K``: every label, exactly. ``"auto"``: every label up to 8 labels, 8 above.
+        K``: every label, exactly. ``"auto"``: every label up to 8 labels, 4 above.
         Applies to ``predict(X, labels=...)`` too, and may be changed after fitting.
     predict_quantization : {"int8"} or None, default=None
         ``"int8"``: predict with an int8 copy of the frozen backbone (PyTorch's dynamic
