@@ -42,3 +42,19 @@ def test_step_zero_start_equals_the_estimators_first_validation(tiny_backbones, 
     (tmp_path / "a.json").write_text(json.dumps(record))
     text = report_text(tmp_path)
     assert "| start | " in text and "| seed 0 | mean | spread |" in text
+
+
+def test_start_shift_variant_builds_the_module_with_that_shift(tiny_backbones):
+    from benchmarks.reproduce import start_shift
+    from sklearn_ltuning.methods import METHODS
+
+    X, y = _data()
+    before = METHODS["lt_prefix"]
+    clf = LTuningClassifier(
+        method="lt_prefix", backbone=tiny_backbones("llama"), max_epochs=1, random_state=0
+    )
+    with start_shift("lt_prefix", 0.01):
+        clf.fit(X[:40], y[:40])
+    assert clf.net_.module_.max_initial_shift == 0.01
+    assert METHODS["lt_prefix"] is before  # the record is back after the fit
+    assert clf.fit(X[:40], y[:40]).net_.module_.max_initial_shift == 0.05
