@@ -137,8 +137,8 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         is scored against besides its own (a sampled softmax with the usual correction
         for the random draws), so a step costs ``negatives + 1`` readings per input
         instead of K. None: every label. ``"auto"``: every label up to 8 labels, 3 above
-        (chosen on validation data; user guide, "Many labels"). The binary objective ignores it (one wrong label per
-        input, as in the paper).
+        (chosen on validation data; user guide, "Many labels"). The binary objective
+        ignores it (one wrong label per input, as in the paper).
     hard_negatives : "auto" or int, default="auto"
         How many of the ``negatives`` are the wrong labels the frozen reading ranks
         highest for that input (the bilinear head's score on frozen features; the rest
