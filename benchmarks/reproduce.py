@@ -66,9 +66,17 @@ VARIANT_PARAMS = {
     # The recipe with the initial label prefixes moving the output by at most 1 %
     # instead of 5 % (a decoder's start was seed-dependent: benchmarks/decoder_start.py).
     "lt_prefix:shift0.01": {"method": "lt_prefix"},
+    # The recipe with the prefix read through a zero-initialised gate (its own softmax):
+    # the start is exactly the probe's, on every seed (injection.run_backbone).
+    "lt_prefix:gate": {"method": "lt_prefix"},
+    "prefix:gate": {"method": "prefix"},
 }
-#: Variant name -> the probe start's ``max_initial_shift`` (the method record's otherwise).
-VARIANT_START_SHIFT = {"lt_prefix:shift0.01": 0.01}
+#: Variant name -> module settings of the probe start that replace the method record's.
+VARIANT_START_SETTINGS = {
+    "lt_prefix:shift0.01": {"max_initial_shift": 0.01},
+    "lt_prefix:gate": {"prefix_gate": True},
+    "prefix:gate": {"prefix_gate": True},
+}
 VARIANTS = list(VARIANT_PARAMS)
 ANCHORS = [
     "majority",
@@ -138,20 +146,22 @@ def _metrics(y_true, proba, classes):
 
 # --------------------------------------------------------------------------- runners
 @contextlib.contextmanager
-def start_shift(method, shift):
-    """Fit with the probe start's ``max_initial_shift`` at ``shift`` (None: unchanged).
+def start_settings(method, settings):
+    """Fit with these module settings of the probe start (None: the record's own).
 
     An experiment's lever, not an estimator parameter: the method record is swapped
-    for the fit only (the shift acts when the modules are built, not after).
+    for the fit only (the settings act when the modules are built, not after).
     """
-    if shift is None:
+    if not settings:
         yield
         return
     from unittest import mock
 
     from sklearn_ltuning.methods import METHODS
 
-    spec = dataclasses.replace(METHODS[method], probe_start=(("max_initial_shift", shift),))
+    spec = METHODS[method]
+    start = tuple({**dict(spec.probe_start), **settings}.items())
+    spec = dataclasses.replace(spec, probe_start=start)
     with mock.patch.dict(METHODS, {method: spec}):
         yield
 
@@ -178,7 +188,7 @@ def run_ltuning(data, variant, lr, seed, args):
         callbacks=[StepValidation(every=max(steps_per_epoch // 2, 1))] if seed == 0 else [],
     )
     start = time.perf_counter()
-    with start_shift(VARIANT_PARAMS[variant]["method"], VARIANT_START_SHIFT.get(variant)):
+    with start_settings(VARIANT_PARAMS[variant]["method"], VARIANT_START_SETTINGS.get(variant)):
         clf.fit(list(X_tr) + list(X_va), np.concatenate([y_tr, y_va]))
     fit_s = time.perf_counter() - start
     start = time.perf_counter()

@@ -88,6 +88,7 @@ class FeatureReader:
         *,
         injects=None,
         tokens=None,
+        gate=None,
     ):
         """Feature rows of a batch.
 
@@ -99,6 +100,8 @@ class FeatureReader:
             Where ``tokens`` enter the backbone.
         tokens : torch.Tensor, optional
             Virtual tokens of a method; None reads the frozen backbone alone.
+        gate : torch.Tensor of shape (n_layers, n_heads), optional
+            A prefix's gate (:func:`~sklearn_ltuning.backbones.injection.run_backbone`).
 
         Returns
         -------
@@ -106,16 +109,20 @@ class FeatureReader:
         """
         with gradient_checkpointing(self.checkpoint):
             return self._read(
-                input_ids, attention_mask, token_type_ids, segment_ids, injects, tokens
+                input_ids, attention_mask, token_type_ids, segment_ids, injects, tokens, gate
             )
 
-    def _read(self, input_ids, attention_mask, token_type_ids, segment_ids, injects, tokens):
+    def _read(
+        self, input_ids, attention_mask, token_type_ids, segment_ids, injects, tokens, gate=None
+    ):
         handle = self.backbone
         extra = {} if tokens is None else {injects: tokens}
+        if gate is not None and tokens is not None:
+            extra["prefix_gate"] = gate
         if self.pair_encoding == "separate":
             ids, mask = split_segments(input_ids, segment_ids, self.frame, handle.pad_token_id)
             if tokens is not None:
-                extra = {injects: torch.cat([tokens, tokens])}
+                extra[injects] = torch.cat([tokens, tokens])
             hidden = run_backbone(handle, ids, mask, None, **extra).float()
             u, v = self._normalise(pool(hidden, mask, self.pooling)).chunk(2)
             return pair_blocks(u, v)

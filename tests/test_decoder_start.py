@@ -44,8 +44,8 @@ def test_step_zero_start_equals_the_estimators_first_validation(tiny_backbones, 
     assert "| start | " in text and "| seed 0 | mean | spread |" in text
 
 
-def test_start_shift_variant_builds_the_module_with_that_shift(tiny_backbones):
-    from benchmarks.reproduce import start_shift
+def test_start_settings_variant_builds_the_module_with_that_shift(tiny_backbones):
+    from benchmarks.reproduce import start_settings
     from sklearn_ltuning.methods import METHODS
 
     X, y = _data()
@@ -53,7 +53,7 @@ def test_start_shift_variant_builds_the_module_with_that_shift(tiny_backbones):
     clf = LTuningClassifier(
         method="lt_prefix", backbone=tiny_backbones("llama"), max_epochs=1, random_state=0
     )
-    with start_shift("lt_prefix", 0.01):
+    with start_settings("lt_prefix", {"max_initial_shift": 0.01}):
         clf.fit(X[:40], y[:40])
     assert clf.net_.module_.max_initial_shift == 0.01
     assert METHODS["lt_prefix"] is before  # the record is back after the fit

@@ -159,6 +159,73 @@ def prefix_attention_mask(handle, attention_mask, inputs_embeds, cache, position
     }
 
 
+#: The attention implementation under which :func:`_gated_attention` is registered with
+#: transformers (``AttentionInterface``), for prefixes read through a gate.
+GATED_ATTENTION = "sklearn_ltuning_gated_sdpa"
+
+
+def _gated_attention(
+    module, query, key, value, attention_mask, *, prefix_gate=None, prefix_length=0, **kwargs
+):
+    """SDPA attention with the cache prefix read through its own softmax and a gate.
+
+    Without ``prefix_gate`` this is transformers' SDPA attention, unchanged. With it
+    (zero-initialised attention, LLaMA-Adapter): the input attends to its own keys as
+    if no prefix were there, attends to the prefix's keys in a separate softmax, and
+    the two are added with a per-head gate of the layer, ``own + gate * prefix``. At a
+    gate of zero the output is exactly the frozen model's: a prefix in the shared
+    softmax takes attention mass from the input's own tokens even when its keys and
+    values are near zero, which on a decoder moved the features the probe-started
+    head reads (BENCHMARKS.md, "Where LT-prefix starts on a decoder").
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if prefix_gate is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    _ACTIVE.gated_layers = getattr(_ACTIVE, "gated_layers", 0) + 1
+    n = prefix_length
+    mask = None if attention_mask is None else attention_mask[..., n:]
+    own, _ = sdpa_attention_forward(module, query, key[:, :, n:], value[:, :, n:], mask, **kwargs)
+    # Every input position sees every prefix position (no causal order, no padding).
+    kwargs["is_causal"] = False
+    prefix, _ = sdpa_attention_forward(
+        module, query, key[:, :, :n], value[:, :, :n], None, **kwargs
+    )
+    gate = prefix_gate[module.layer_idx].to(own.dtype)  # one per attention head
+    return own + gate[None, None, :, None] * prefix, None  # (batch, length, heads, dim)
+
+
+def use_gated_attention(handle):
+    """Switch the backbone to :data:`GATED_ATTENTION` (once); a clear error if it cannot.
+
+    The gated implementation is SDPA itself whenever no gate is passed, so a backbone
+    shared with other estimators reads exactly as before.
+    """
+    model = handle.model
+    if model.config._attn_implementation == GATED_ATTENTION:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    name = handle.source.name or handle.source.path
+    if handle.shape.prefix_path != "cache" or model.config._attn_implementation != "sdpa":
+        raise ValueError(
+            f"A gated prefix needs a backbone whose prefix is a key/value cache read by "
+            f"SDPA attention; {name!r} has prefix path {handle.shape.prefix_path!r} and "
+            f"attention {model.config._attn_implementation!r}. Use the ungated prefix "
+            "with this backbone."
+        )
+    AttentionInterface.register(GATED_ATTENTION, _gated_attention)
+    AttentionMaskInterface.register(GATED_ATTENTION, sdpa_mask)
+    model.set_attn_implementation(GATED_ATTENTION)
+    if model.config._attn_implementation != GATED_ATTENTION:
+        raise ValueError(
+            f"The attention of {name!r} cannot be replaced (its model class does not use "
+            "transformers' AttentionInterface), so a gated prefix cannot be read. Use the "
+            "ungated prefix with this backbone."
+        )
+
+
 def default_position_ids(shape, attention_mask):
     """Positions the model would give the input if no prefix were present.
 
@@ -306,7 +373,14 @@ def _prepend(handle, input_ids, attention_mask, token_type_ids, virtual):
 
 
 def run_backbone(
-    handle, input_ids, attention_mask, token_type_ids=None, *, prefix=None, prompt=None
+    handle,
+    input_ids,
+    attention_mask,
+    token_type_ids=None,
+    *,
+    prefix=None,
+    prompt=None,
+    prefix_gate=None,
 ):
     """Run the frozen backbone on a batch, with an optional prefix or prompt.
 
@@ -320,6 +394,10 @@ def run_backbone(
         Per-layer prefix (prefix methods); ``width`` from :func:`prefix_width`.
     prompt : torch.Tensor of shape (batch, prefix_length, hidden_size)
         Embeddings placed before the input embeddings (prompt methods).
+    prefix_gate : torch.Tensor of shape (n_layers, n_heads), optional
+        Read the prefix through its own softmax, scaled per layer and head by this
+        gate (:func:`_gated_attention`); zero leaves the output as without a prefix.
+        Cache path with SDPA attention only.
 
     Returns
     -------
@@ -334,6 +412,8 @@ def run_backbone(
         out = model(input_ids=input_ids, **_forward_kwargs(handle, attention_mask, token_type_ids))
         return out.last_hidden_state
     n_virtual = prefix.shape[1]
+    if prefix_gate is not None:
+        use_gated_attention(handle)  # refuses the hidden path and non-SDPA attention
     if shape.prefix_path == "hidden":
         # Placeholders only: every layer's pre-hook overwrites these positions.
         placeholder = prefix.new_zeros(input_ids.shape[0], n_virtual, shape.hidden_size)
@@ -348,11 +428,26 @@ def run_backbone(
         kwargs["position_ids"] = positions
     cache = make_prefix_cache(prefix.to(model.dtype), shape)
     kwargs[shape.cache_arg] = cache
+    if prefix_gate is not None:
+        # transformers hands a model's extra keyword arguments down to every layer's
+        # attention function (also to layers that gradient checkpointing recomputes).
+        kwargs.update(prefix_gate=prefix_gate, prefix_length=n_virtual)
+        _ACTIVE.gated_layers = 0
     if shape.sliding_layers:
         embeds = model.get_input_embeddings()(input_ids)
         kwargs["attention_mask"] = prefix_attention_mask(handle, mask, embeds, cache, positions)
-        return model(inputs_embeds=embeds, **kwargs).last_hidden_state
-    return model(input_ids=input_ids, **kwargs).last_hidden_state
+        hidden = model(inputs_embeds=embeds, **kwargs).last_hidden_state
+    else:
+        hidden = model(input_ids=input_ids, **kwargs).last_hidden_state
+    if prefix_gate is not None and _ACTIVE.gated_layers != shape.n_layers:
+        # A model class that does not pass its keyword arguments on would otherwise
+        # read the prefix ungated, silently.
+        raise ValueError(
+            f"The gated prefix reached {_ACTIVE.gated_layers} of {shape.n_layers} attention "
+            f"layers of this backbone ({shape.model_type!r}): its model class does not pass "
+            "the gate on. Use the ungated prefix with this backbone."
+        )
+    return hidden
 
 
 def pool(hidden, mask, how):

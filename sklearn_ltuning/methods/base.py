@@ -46,6 +46,12 @@ class MethodModule(nn.Module):
     shortlist : int, optional
         L-Tuning with a head that ranks labels: score only the ``shortlist`` labels the
         frozen reading ranks highest for each input (:meth:`forward`). None: every label.
+    prefix_gate : bool, default=False
+        Prefix methods on a backbone with a cache prefix and SDPA attention: read the
+        prefix through its own softmax, added with a trained per-layer, per-head gate
+        that starts at zero (:func:`~sklearn_ltuning.backbones.injection.run_backbone`),
+        so the first forward reads exactly the frozen features. An experiment's
+        setting (``benchmarks/reproduce.py``), not an estimator parameter.
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
@@ -66,6 +72,7 @@ class MethodModule(nn.Module):
         zero_shot=True,
         gradient_checkpointing=False,
         shortlist=None,
+        prefix_gate=False,
     ):
         super().__init__()
         self.shortlist = shortlist
@@ -82,6 +89,10 @@ class MethodModule(nn.Module):
             labels,
             zero_shot=zero_shot and pair_encoding == "joint",
         )
+        self.gate = None
+        if prefix_gate and self.injects == "prefix":
+            shape = backbone.shape
+            self.gate = nn.Parameter(torch.zeros(shape.n_layers, shape.n_heads))
         hidden = None if labels is None else labels.hidden
         if hidden is not None:
             self.register_buffer("label_hidden", hidden, persistent=False)
@@ -162,6 +173,7 @@ class MethodModule(nn.Module):
             segment_ids,
             injects=self.injects,
             tokens=tokens,
+            gate=self.gate,
         )
 
     def score_pairs(

@@ -63,7 +63,8 @@ class LTPrefix(MethodModule):
             raise ValueError(f"label_map must be 'pooled' or 'token'; got {label_map!r}.")
         if label_hidden is not None:
             self._match_backbone_scale(label_hidden)
-            self._limit_output_shift(label_hidden)
+            if self.gate is None:  # a zero gate already leaves the frozen output as it is
+                self._limit_output_shift(label_hidden)
 
     @torch.no_grad()
     def _match_backbone_scale(self, label_hidden):

@@ -1,0 +1,151 @@
+"""A prefix read through a zero-initialised gate (its own softmax) starts at the frozen model."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_pairs
+
+from benchmarks.reproduce import fixed_split, start_settings
+from sklearn_ltuning import LTuningClassifier
+from sklearn_ltuning.backbones.injection import GATED_ATTENTION, prefix_width, run_backbone
+from sklearn_ltuning.backbones.loading import load_backbone
+from sklearn_ltuning.callbacks import StepValidation
+from sklearn_ltuning.methods import METHODS
+from sklearn_ltuning.plan import read_label_set
+
+
+def _inputs(handle, n_prefix=4):
+    torch.manual_seed(0)
+    ids = torch.randint(5, 60, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[0, 6:] = 0  # one right-padded row
+    shape = handle.shape
+    prefix = torch.randn(3, n_prefix, shape.n_layers, prefix_width(shape))
+    return ids, mask, prefix
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3", "gpt2"])
+def test_zero_gate_reads_exactly_the_frozen_model(tiny_backbones, arch):
+    handle = load_backbone(tiny_backbones(arch))
+    ids, mask, prefix = _inputs(handle)
+    frozen = run_backbone(handle, ids, mask)
+    ungated = run_backbone(handle, ids, mask, prefix=prefix)
+    gate = torch.zeros(handle.shape.n_layers, handle.shape.n_heads, requires_grad=True)
+    prefix.requires_grad_(True)
+    gated = run_backbone(handle, ids, mask, prefix=prefix, prefix_gate=gate)
+    real = mask.bool()
+    assert handle.model.config._attn_implementation == GATED_ATTENTION
+    # An ungated prefix moves the output (it shares the softmax with the input) ...
+    assert (ungated - frozen)[real].abs().max() > 1e-3
+    # ... a gated one at zero leaves it exactly as it was.
+    torch.testing.assert_close(gated[real], frozen[real], rtol=0, atol=1e-6)
+    gated[real].pow(2).sum().backward()
+    assert gate.grad.abs().max() > 0  # the gate opens from zero
+    assert prefix.grad.abs().max() == 0  # the prefix's content counts once it has
+    # Every layer's gate acts, on sliding-window layers too (gemma3).
+    for layer in range(handle.shape.n_layers):
+        opened = torch.zeros_like(gate.detach())
+        opened[layer] = 0.5
+        moved = run_backbone(handle, ids, mask, prefix=prefix.detach(), prefix_gate=opened)
+        assert (moved - frozen)[real].abs().max() > 1e-4, layer
+    # The switched backbone reads as before without a gate (it may be shared).
+    torch.testing.assert_close(run_backbone(handle, ids, mask), frozen, rtol=0, atol=0)
+    torch.testing.assert_close(run_backbone(handle, ids, mask, prefix=prefix), ungated)
+
+
+def test_gated_prefix_is_the_sum_of_two_softmaxes(tiny_backbones):
+    """One layer, checked against attention written out by hand."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from sklearn_ltuning.backbones.injection import _gated_attention
+
+    torch.manual_seed(0)
+    module = torch.nn.Module()
+    module.layer_idx, module.is_causal, module.num_key_value_groups = 1, True, 1
+    q = torch.randn(2, 3, 5, 4)  # (batch, heads, length, dim)
+    k, v = torch.randn(2, 3, 2 + 5, 4), torch.randn(2, 3, 2 + 5, 4)
+    gate = torch.tensor([[9.0, 9.0, 9.0], [0.0, 0.5, -1.0]])
+    out, _ = _gated_attention(module, q, k, v, None, prefix_gate=gate, prefix_length=2)
+
+    def attend(keys, values, causal):
+        scores = q @ keys.transpose(-1, -2) / 2.0
+        if causal:
+            scores = scores.masked_fill(torch.ones(5, 5).triu(1).bool(), float("-inf"))
+        return (scores.softmax(-1) @ values).transpose(1, 2)  # (batch, length, heads, dim)
+
+    expected = attend(k[:, :, 2:], v[:, :, 2:], True) + gate[1][None, None, :, None] * attend(
+        k[:, :, :2], v[:, :, :2], False
+    )
+    torch.testing.assert_close(out, expected)
+    plain, _ = sdpa_attention_forward(module, q, k, v, None)
+    torch.testing.assert_close(_gated_attention(module, q, k, v, None)[0], plain)
+
+
+def test_gated_prefix_refused_where_it_cannot_be_read(tiny_backbones):
+    handle = load_backbone(tiny_backbones("distilbert"))  # prefix as hidden states
+    ids, mask, prefix = _inputs(handle)
+    gate = torch.zeros(handle.shape.n_layers, handle.shape.n_heads)
+    with pytest.raises(ValueError, match="ungated prefix"):
+        run_backbone(handle, ids, mask, prefix=prefix, prefix_gate=gate)
+
+
+def test_gated_prefix_gradients_survive_checkpointing(tiny_backbones):
+    handle = load_backbone(tiny_backbones("llama"))
+    texts = ["entailment", "neutral", "contradiction"]
+    labels = read_label_set(handle, texts, texts, prefix_length=4, hidden=True, embed=False)
+    X, y = make_pairs(6)
+    columns = [[a for a, _ in X], [b for _, b in X]]
+    from sklearn_ltuning.inputs import collate, pad, tokenize
+
+    arrays = pad(tokenize(handle.tokenizer, columns, 48), handle.pad_token_id)
+    batch = collate([({k: v[i] for k, v in arrays.items()}, 0) for i in range(len(X))])[0]
+    target = torch.tensor([texts.index(v) for v in y])
+
+    def gradients(checkpoint):
+        torch.manual_seed(0)
+        module = METHODS["lt_prefix"].module(
+            handle, 3, 4, "last", labels, gradient_checkpointing=checkpoint, prefix_gate=True
+        )
+        torch.nn.init.normal_(module.head.linear.weight, std=0.1)
+        with torch.no_grad():
+            module.gate.fill_(0.3)
+        torch.nn.functional.cross_entropy(module(**batch), target).backward()
+        return {n: p.grad.clone() for n, p in module.named_parameters()}
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert "gate" in plain
+    for name, grad in plain.items():
+        assert grad.abs().max() > 0, name
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lt_prefix", "prefix"])
+def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, method):
+    rng = np.random.RandomState(0)
+    words = ["good", "bad", "fine", "awful", "great", "poor"]
+    X = [" ".join(rng.choice(words, 5)) for _ in range(120)]
+    y = np.where([sum(w in ("good", "fine", "great") for w in x.split()) >= 3 for x in X],
+                 "pos", "neg")  # fmt: skip
+
+    def fit(settings, seed):
+        clf = LTuningClassifier(
+            method=method, backbone=tiny_backbones("llama"), random_state=seed, max_epochs=1,
+            train_split=fixed_split(80, 40), callbacks=[StepValidation(every=100)],
+        )  # fmt: skip
+        with start_settings(method, settings):
+            return clf.fit(X, y)
+
+    gated = [fit({"prefix_gate": True}, seed) for seed in (0, 1)]
+    starts = [clf.history_[0, "step_scores"][0] for clf in gated]
+    assert starts[0]["step"] == 0
+    # Every seed starts at the same point: the probe read without virtual tokens.
+    assert starts[0]["valid_acc"] == starts[1]["valid_acc"]
+    assert starts[0]["valid_loss"] == pytest.approx(starts[1]["valid_loss"], abs=1e-6)
+    module = gated[0].net_.module_
+    shape = module.backbone.shape
+    assert module.gate.shape == (shape.n_layers, shape.n_heads)
+    assert module.gate.abs().max() > 0  # trained
+    plain = fit(None, 0).net_.module_
+    assert plain.gate is None
+    assert gated[0].n_trainable_params_ == plain.n_trainable_parameters() + module.gate.numel()
+    assert np.isfinite(gated[0].predict_proba(X)).all()
