@@ -149,3 +149,17 @@ def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, metho
     assert plain.gate is None
     assert gated[0].n_trainable_params_ == plain.n_trainable_parameters() + module.gate.numel()
     assert np.isfinite(gated[0].predict_proba(X)).all()
+
+
+def test_reproduce_gate_variant_records_how_far_the_gate_opened(tiny_backbones):
+    from argparse import Namespace
+
+    from benchmarks.reproduce import run_ltuning
+
+    X, y = make_pairs(36)
+    data = {"train": (X[:24], y[:24]), "valid": (X[24:30], y[24:30]), "test": (X[30:], y[30:])}
+    args = Namespace(backbone=tiny_backbones("llama"), prefix_length=4, max_length=48,
+                     epochs=1, batch_size=8)  # fmt: skip
+    gated = run_ltuning(data, "lt_prefix:gate", 1e-3, 1, args)
+    assert 0 < gated["gate_abs_mean"] <= gated["gate_abs_max"]
+    assert "gate_abs_mean" not in run_ltuning(data, "lt_prefix:recipe", 1e-3, 1, args)
