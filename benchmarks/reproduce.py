@@ -199,6 +199,7 @@ def run_ltuning(data, variant, lr, seed, args):
     # (valid_acc in the history is the last scored point, not necessarily the kept one).
     valid = _metrics(y_va, clf.predict_proba(X_va), clf.classes_)
     gate = clf.net_.module_.gate
+    gate = None if gate is None else gate.detach()
     # How far a gated prefix opened (the kept point's gate; |gate| per layer and head).
     opened = {} if gate is None else {"gate_abs_mean": float(gate.abs().mean()),
                                       "gate_abs_max": float(gate.abs().max())}  # fmt: skip
