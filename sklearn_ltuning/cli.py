@@ -261,6 +261,9 @@ TRAINING_OPTIONS = (
      "pairs: 'joint' (paper), 'cross' (segments of one forward), 'separate' (a forward each)"),
     ("--head", "head", str, "L-Tuning head: 'pair' (paper) or 'bilinear' (label-aware)"),
     ("--head-init", "head_init", str, "'probe': start the head at a frozen-feature probe"),
+    ("--prefix-gate", "prefix_gate", _auto_or_bool,
+     "prefix methods: read the prefix through a zero-initialised gate ('auto': on decoders "
+     "with the probe start)"),
     ("--lr-schedule", "lr_schedule", str, "'linear': warm-up then linear decay"),
     ("--early-stopping", "early_stopping", _auto_or_bool,
      "hold out --validation-fraction, keep the best point ('auto': on for the recipe with "

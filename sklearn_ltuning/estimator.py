@@ -110,6 +110,14 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         head there, so training starts at the frozen-embedding probe, not at chance.
         ``"default"``: the paper's zero pair head / PyTorch's default K-way head.
         ``"auto"``: ``"probe"``, except for the pair head, which has no class weights.
+    prefix_gate : "auto" or bool, default="auto"
+        Prefix methods (``"lt_prefix"``, ``"prefix"``) on a backbone whose prefix is a
+        key/value cache read by SDPA attention: read the prefix through its own
+        softmax, added to each layer's attention with a trained per-head gate that
+        starts at zero (zero-initialised attention, as in LLaMA-Adapter). Training then
+        starts exactly at the frozen features the probe-started head was fitted on,
+        whatever the seed. ``"auto"``: on for decoders with the probe start (measured on
+        SmolLM2: ``BENCHMARKS.md``, "Gated prefix"), off otherwise.
     lr_schedule : {"auto", "constant", "linear"}, default="auto"
         ``"linear"``: warm up over the first 10 % of steps, then decay linearly to
         zero (:class:`~sklearn_ltuning.callbacks.WarmupLinearDecay`). ``"auto"``:
@@ -222,7 +230,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
     recipe_ : Recipe
         What each ``"auto"`` resolved to for this backbone and X
         (:class:`~sklearn_ltuning.plan.Recipe`: ``pooling``, ``pair_encoding``,
-        ``head``, ``head_init``, ``lr_schedule``, ``early_stopping``, and
+        ``head``, ``head_init``, ``prefix_gate``, ``lr_schedule``, ``early_stopping``, and
         ``class_weight``, the weight of each class in ``classes_`` order, or None).
     plan_ : FitPlan
         Everything the fit resolved (:class:`~sklearn_ltuning.plan.FitPlan`): method,
@@ -257,6 +265,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         "pair_encoding": _auto(PairEncoding),
         "head": [StrOptions({"auto", *choices(HeadName)} - {"class"})],
         "head_init": [StrOptions({"auto", "probe", "default"})],
+        "prefix_gate": [StrOptions({"auto"}), "boolean"],
         "lr_schedule": _auto(Schedule),
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -311,6 +320,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         pair_encoding="auto",
         head="auto",
         head_init="auto",
+        prefix_gate="auto",
         lr_schedule="auto",
         early_stopping="auto",
         validation_fraction=0.1,
@@ -345,6 +355,7 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         self.pair_encoding = pair_encoding
         self.head = head
         self.head_init = head_init
+        self.prefix_gate = prefix_gate
         self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction

@@ -151,6 +151,8 @@ class Recipe:
     head : {"class", "pair", "bilinear"}
         ``"class"`` for the classic methods' K-way head.
     head_init : {"probe", "default"}
+    prefix_gate : bool
+        The prefix read through a zero-initialised gate (prefix methods only).
     lr_schedule : {"constant", "linear"}
     early_stopping : bool
     class_weight : tuple of float or None
@@ -171,6 +173,7 @@ class Recipe:
     class_weight: tuple[float, ...] | None = None
     negatives: int | None = None
     hard_negatives: int = 0
+    prefix_gate: bool = False
 
     @classmethod
     def resolve(cls, params, spec, shape, n_columns, classes, y):
@@ -219,6 +222,7 @@ class Recipe:
             head_init = "default"  # nothing for a probe to start (the paper's pair head)
         elif head_init == "auto":
             head_init = "default" if paper else "probe"
+        gate = resolve_prefix_gate(params.prefix_gate, spec, shape, head_init)
         schedule = params.lr_schedule
         if schedule == "auto":
             schedule = "constant" if paper else "linear"
@@ -241,6 +245,7 @@ class Recipe:
             class_weight=resolve_class_weight(params.class_weight, classes, y),
             negatives=negatives,
             hard_negatives=hard,
+            prefix_gate=gate,
         )
 
     def check(self, spec, n_columns, n_classes, where="recipe_"):
@@ -251,6 +256,8 @@ class Recipe:
             raise _field_error(f"{where}.pair_encoding", "must be 'joint' for single texts.")
         if self.negatives is not None and not 1 <= self.negatives < n_classes - 1:
             raise _field_error(f"{where}.negatives", "must be null or in [1, n_classes - 2].")
+        if self.prefix_gate and spec.injects != "prefix":
+            raise _field_error(f"{where}.prefix_gate", f"does not fit method {spec.name!r}.")
         if not 0 <= self.hard_negatives <= (self.negatives or 0):
             raise _field_error(f"{where}.hard_negatives", "must be in [0, negatives].")
         weights = self.class_weight
@@ -259,6 +266,27 @@ class Recipe:
                 f"{where}.class_weight", "must be null or one positive number per class."
             )
         return self
+
+
+def resolve_prefix_gate(prefix_gate, spec, shape, head_init):
+    """Whether the prefix is read through a zero-initialised gate.
+
+    ``"auto"``: on decoders with the probe start, where a prefix sharing the softmax
+    with the input moved the features the head was fitted on and made the start
+    depend on the seed (``BENCHMARKS.md``, "Gated prefix"); off on encoders, whose
+    start it barely moves. Prompt methods have no prefix: always off.
+    """
+    if spec.injects != "prefix":
+        return False
+    if prefix_gate == "auto":
+        return bool(shape.is_decoder and head_init == "probe" and shape.prefix_path == "cache")
+    if prefix_gate and shape.prefix_path != "cache":
+        raise ValueError(
+            f"prefix_gate=True needs a backbone whose prefix is a key/value cache; this "
+            f"backbone ({shape.model_type!r}) takes its prefix as hidden states. Use "
+            "prefix_gate=False or 'auto'."
+        )
+    return bool(prefix_gate)
 
 
 def resolve_negatives(params, spec, head, n_classes):
@@ -507,6 +535,8 @@ def method_options(spec, params, recipe):
     options = [(name, getattr(params, name)) for name in spec.module_params]
     if recipe.head_init == "probe":
         options += list(spec.probe_start)
+    if recipe.prefix_gate:
+        options.append(("prefix_gate", True))
     return tuple(options)
 
 

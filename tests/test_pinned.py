@@ -10,7 +10,9 @@ the probe start solved exactly by Newton's method, which re-recorded the three
 probe-started cases, ``lt_prefix_recipe``, ``prefix_pairs`` and ``lt_prompt_texts``;
 decoders getting the recipe by default, which set the earlier decoder scheme explicitly
 in ``lt_prefix_decoder`` and ``prompt_decoder``, unchanged, and added the two
-``*_decoder_recipe`` cases).
+``*_decoder_recipe`` cases; decoders reading the prefix through a gate by default, which
+set ``prefix_gate=False`` in ``lt_prefix_decoder_recipe``, unchanged, and added
+``lt_prefix_decoder_gated``).
 
 The values hold whatever OpenBLAS kernel numpy and scipy select: with the probe solved
 exactly, the six cases gave bit-identical probabilities with ``OPENBLAS_CORETYPE`` set
@@ -66,7 +68,13 @@ CASES = {  # name: (backbone, data, estimator parameters)
             early_stopping=False,
         ),
     ),
-    "lt_prefix_decoder_recipe": ("gpt2", "pairs", dict(max_epochs=2, random_state=4)),
+    # The recipe before decoders got the gated prefix by default, set explicitly.
+    "lt_prefix_decoder_recipe": (
+        "gpt2",
+        "pairs",
+        dict(max_epochs=2, random_state=4, prefix_gate=False),
+    ),
+    "lt_prefix_decoder_gated": ("gpt2", "pairs", dict(max_epochs=2, random_state=4)),
 }
 
 PINNED = {
@@ -109,6 +117,11 @@ PINNED = {
         [0.02690422, 0.53955523, 0.43354055],
         [0.40734584, 0.55734439, 0.03530977],
         [0.02666854, 0.00867935, 0.96465211],
+    ],
+    "lt_prefix_decoder_gated": [
+        [0.02873267, 0.55484658, 0.41642075],
+        [0.42122130, 0.54555989, 0.03321881],
+        [0.02750822, 0.00887471, 0.96361708],
     ],
 }
 

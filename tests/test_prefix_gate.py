@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import make_pairs
 
-from benchmarks.reproduce import fixed_split, start_settings
+from benchmarks.reproduce import fixed_split
 from sklearn_ltuning import LTuningClassifier
 from sklearn_ltuning.backbones.injection import GATED_ATTENTION, prefix_width, run_backbone
 from sklearn_ltuning.backbones.loading import load_backbone
@@ -129,15 +129,14 @@ def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, metho
     y = np.where([sum(w in ("good", "fine", "great") for w in x.split()) >= 3 for x in X],
                  "pos", "neg")  # fmt: skip
 
-    def fit(settings, seed):
-        clf = LTuningClassifier(
+    def fit(gate, seed):
+        return LTuningClassifier(
             method=method, backbone=tiny_backbones("llama"), random_state=seed, max_epochs=1,
             train_split=fixed_split(80, 40), callbacks=[StepValidation(every=100)],
-        )  # fmt: skip
-        with start_settings(method, settings):
-            return clf.fit(X, y)
+            prefix_gate=gate,
+        ).fit(X, y)  # fmt: skip
 
-    gated = [fit({"prefix_gate": True}, seed) for seed in (0, 1)]
+    gated = [fit("auto", seed) for seed in (0, 1)]  # "auto": gated on a decoder
     starts = [clf.history_[0, "step_scores"][0] for clf in gated]
     assert starts[0]["step"] == 0
     # Every seed starts at the same point: the probe read without virtual tokens.
@@ -147,7 +146,8 @@ def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, metho
     shape = module.backbone.shape
     assert module.gate.shape == (shape.n_layers, shape.n_heads)
     assert module.gate.abs().max() > 0  # trained
-    plain = fit(None, 0).net_.module_
+    assert gated[0].recipe_.prefix_gate
+    plain = fit(False, 0).net_.module_
     assert plain.gate is None
     assert gated[0].n_trainable_params_ == plain.n_trainable_parameters() + module.gate.numel()
     assert np.isfinite(gated[0].predict_proba(X)).all()
@@ -164,4 +164,41 @@ def test_reproduce_gate_variant_records_how_far_the_gate_opened(tiny_backbones):
                      epochs=1, batch_size=8)  # fmt: skip
     gated = run_ltuning(data, "lt_prefix:gate", 1e-3, 1, args)
     assert 0 < gated["gate_abs_mean"] <= gated["gate_abs_max"]
-    assert "gate_abs_mean" not in run_ltuning(data, "lt_prefix:recipe", 1e-3, 1, args)
+    assert "gate_abs_mean" not in run_ltuning(data, "lt_prefix", 1e-3, 1, args)  # the paper's
+
+
+@pytest.mark.parametrize(
+    "arch, params, expected",
+    [
+        ("llama", {}, True),  # a decoder with the probe start
+        ("llama", {"method": "prefix"}, True),
+        ("llama", {"method": "lt_prompt"}, False),  # no prefix to gate
+        ("llama", {"objective": "binary"}, False),  # the paper's scheme: no probe start
+        ("llama", {"prefix_gate": False}, False),
+        ("bert", {}, False),  # an encoder: its start barely moves
+        ("bert", {"prefix_gate": True}, True),
+    ],
+)
+def test_prefix_gate_auto_resolves_per_backbone_and_method(tiny_backbones, arch, params, expected):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_backbones(arch), max_epochs=1, random_state=0, **params)
+    clf.fit(X, y)
+    assert clf.recipe_.prefix_gate is expected
+    assert (getattr(clf.net_.module_, "gate", None) is not None) is expected
+
+
+def test_prefix_gate_true_refused_where_the_prefix_is_hidden_states(tiny_backbones):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_backbones("distilbert"), prefix_gate=True, max_epochs=1)
+    with pytest.raises(ValueError, match="prefix_gate=True needs a backbone whose prefix"):
+        clf.fit(X, y)
+
+
+def test_gated_model_round_trips(tiny_backbones, tmp_path):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1, random_state=0)
+    proba = clf.fit(X, y).predict_proba(X)
+    loaded = LTuningClassifier.load(clf.save(tmp_path / "m"))
+    assert loaded.recipe_.prefix_gate
+    torch.testing.assert_close(loaded.net_.module_.gate, clf.net_.module_.gate)
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)

@@ -180,9 +180,10 @@ def test_recipe_resolution(tiny_bert, tiny_backbones):
     decoder = LTuningClassifier(
         backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4
     ).fit(X, y)
-    # Decoders get the recipe, read at the last token of the joint pair.
+    # Decoders get the recipe, read at the last token of the joint pair, the prefix
+    # through a zero-initialised gate.
     assert decoder.recipe_ == dataclasses.replace(
-        default.recipe_, pooling="last", pair_encoding="joint"
+        default.recipe_, pooling="last", pair_encoding="joint", prefix_gate=True
     )
     decoder_paper = LTuningClassifier(
         backbone=tiny_backbones("llama"), max_epochs=1, prefix_length=4, objective="binary"
