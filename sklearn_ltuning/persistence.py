@@ -37,7 +37,9 @@ import numpy as np
 from .plan import Recipe, check_json, from_json, to_json
 
 FORMAT = "sklearn_ltuning"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
+#: Older format versions read by filling in what they predate (:func:`_upgrade`).
+UPGRADABLE = (5,)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -320,6 +322,19 @@ def _inside(folder, name):
     return target
 
 
+def _upgrade(raw):
+    """A version-5 config as version 6 writes it: version 5 predates the gated prefix.
+
+    Its models read their prefix ungated, so ``prefix_gate`` is False in both the
+    parameters (a refit trains what was saved) and the resolved recipe.
+    """
+    raw = {**raw, "format_version": 6}
+    for part in ("params", "recipe_"):
+        if isinstance(raw.get(part), dict):
+            raw[part] = {**raw[part], "prefix_gate": raw[part].get("prefix_gate", False)}
+    return raw
+
+
 def _check_config(raw, folder, estimator_class):
     """config.json checked against :class:`ModelConfig` and the estimator's parameters."""
     from .methods import method_spec
@@ -327,6 +342,9 @@ def _check_config(raw, folder, estimator_class):
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{folder} is not a sklearn_ltuning model folder (wrong format tag).")
     version = raw.get("format_version")
+    if version in UPGRADABLE and not isinstance(version, bool):
+        raw = _upgrade(raw)
+        version = raw["format_version"]
     if version != FORMAT_VERSION or isinstance(version, bool):
         hint = (
             "upgrade sklearn_ltuning to load it"

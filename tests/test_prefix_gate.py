@@ -202,3 +202,22 @@ def test_gated_model_round_trips(tiny_backbones, tmp_path):
     assert loaded.recipe_.prefix_gate
     torch.testing.assert_close(loaded.net_.module_.gate, clf.net_.module_.gate)
     np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
+
+
+def test_version_5_folders_load_ungated(tiny_backbones, tmp_path):
+    import json
+
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(
+        backbone=tiny_backbones("llama"), max_epochs=1, random_state=0, prefix_gate=False
+    ).fit(X, y)
+    folder = clf.save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    # As version 5 wrote it: no gate anywhere.
+    config["format_version"] = 5
+    del config["params"]["prefix_gate"], config["recipe_"]["prefix_gate"]
+    (folder / "config.json").write_text(json.dumps(config))
+    loaded = LTuningClassifier.load(folder)
+    assert loaded.prefix_gate is False and loaded.recipe_.prefix_gate is False
+    assert loaded.net_.module_.gate is None
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
