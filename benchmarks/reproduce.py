@@ -595,6 +595,8 @@ LABELS = {
     "lt_prefix:balanced": "LT-prefix, recipe + class_weight='balanced'",
     "prefix:balanced": "prefix tuning, recipe + class_weight='balanced'",
     "lt_prefix:shift0.01": "LT-prefix, recipe, initial shift 0.01",
+    "lt_prefix:gate": "LT-prefix, recipe, gated prefix",
+    "prefix:gate": "prefix tuning, recipe, gated prefix",
     "peft_prompt": "PEFT prompt tuning",
     "peft_prefix": "PEFT prefix tuning",
     "peft_lora": "PEFT LoRA (r 8, reference)",

@@ -95,3 +95,9 @@ def test_many_labels_report_gives_each_seed_and_the_shortlist_gap(tmp_path):
     assert probe == "| frozen_lrcv | not run | 0.810 | 0.900 |"
     assert "| all (exhaustive) | 0.850 | +0.000 | 9.0 |" in text
     assert "| 8 | 0.846 | -0.004 | 1.0 |" in text
+
+
+def test_every_variant_and_anchor_has_a_table_label():
+    from benchmarks.reproduce import ANCHORS, LABELS, VARIANTS
+
+    assert set(VARIANTS) | set(ANCHORS) <= set(LABELS)

@@ -14,6 +14,13 @@ Two prefix paths
   hidden states with the prefix for that layer (the paper's "per-layer hidden
   states for the prefix positions"). The prefix occupies positions ``0 .. P-1``.
 
+A cache prefix can also be read through a gate (``prefix_gate``; SDPA attention on
+models that use transformers' ``AttentionInterface``): each layer attends to the input's
+own keys exactly as without a prefix, to the prefix's keys in a separate softmax, and
+adds the second with a trained per-head gate that starts at zero (:func:`_gated_attention`).
+A prefix in the shared softmax always takes attention from the input, even with keys and
+values near zero; with the gate at zero the output is the frozen model's, bit for bit.
+
 Prompts (``"prompt"``, ``"lt_prompt"``) are embeddings placed before the input
 embeddings on every backbone; they occupy positions ``0 .. P-1``.
 
