@@ -56,27 +56,26 @@ VARIANT_PARAMS = {
     "prompt": {"method": "prompt", **_PLAIN},
     "lt_prefix:softmax": {"method": "lt_prefix", "head": "pair", **_PLAIN},
     "lt_prompt:softmax": {"method": "lt_prompt", "head": "pair", **_PLAIN},
-    "lt_prefix:recipe": {"method": "lt_prefix"},
-    "prefix:recipe": {"method": "prefix"},
+    # The recipe with the prefix in the shared softmax, as before decoders got the gated
+    # prefix by default (the same as the package's defaults on encoders), so the stored
+    # decoder results keep meaning what was measured.
+    "lt_prefix:recipe": {"method": "lt_prefix", "prefix_gate": False},
+    "prefix:recipe": {"method": "prefix", "prefix_gate": False},
     "lt_prompt:recipe": {"method": "lt_prompt"},
     "prompt:recipe": {"method": "prompt"},
     # The recipe with class weights in the loss (for imbalanced CoLA; chosen on validation).
-    "lt_prefix:balanced": {"method": "lt_prefix", "class_weight": "balanced"},
-    "prefix:balanced": {"method": "prefix", "class_weight": "balanced"},
+    "lt_prefix:balanced": {"method": "lt_prefix", "class_weight": "balanced", "prefix_gate": False},
+    "prefix:balanced": {"method": "prefix", "class_weight": "balanced", "prefix_gate": False},
     # The recipe with the initial label prefixes moving the output by at most 1 %
     # instead of 5 % (a decoder's start was seed-dependent: benchmarks/decoder_start.py).
-    "lt_prefix:shift0.01": {"method": "lt_prefix"},
+    "lt_prefix:shift0.01": {"method": "lt_prefix", "prefix_gate": False},
     # The recipe with the prefix read through a zero-initialised gate (its own softmax):
-    # the start is exactly the probe's, on every seed (injection.run_backbone).
-    "lt_prefix:gate": {"method": "lt_prefix"},
-    "prefix:gate": {"method": "prefix"},
+    # the start is exactly the probe's, on every seed. The package's default on decoders.
+    "lt_prefix:gate": {"method": "lt_prefix", "prefix_gate": True},
+    "prefix:gate": {"method": "prefix", "prefix_gate": True},
 }
 #: Variant name -> module settings of the probe start that replace the method record's.
-VARIANT_START_SETTINGS = {
-    "lt_prefix:shift0.01": {"max_initial_shift": 0.01},
-    "lt_prefix:gate": {"prefix_gate": True},
-    "prefix:gate": {"prefix_gate": True},
-}
+VARIANT_START_SETTINGS = {"lt_prefix:shift0.01": {"max_initial_shift": 0.01}}
 VARIANTS = list(VARIANT_PARAMS)
 ANCHORS = [
     "majority",
@@ -588,15 +587,15 @@ LABELS = {
     "prompt": "prompt tuning",
     "lt_prefix:softmax": "LT-prefix, softmax objective",
     "lt_prompt:softmax": "LT-prompt, softmax objective",
-    "lt_prefix:recipe": "LT-prefix, recipe (package default)",
+    "lt_prefix:recipe": "LT-prefix, recipe (package default on encoders)",
     "prefix:recipe": "prefix tuning, recipe",
     "lt_prompt:recipe": "LT-prompt, recipe",
     "prompt:recipe": "prompt tuning, recipe",
     "lt_prefix:balanced": "LT-prefix, recipe + class_weight='balanced'",
     "prefix:balanced": "prefix tuning, recipe + class_weight='balanced'",
     "lt_prefix:shift0.01": "LT-prefix, recipe, initial shift 0.01",
-    "lt_prefix:gate": "LT-prefix, recipe, gated prefix",
-    "prefix:gate": "prefix tuning, recipe, gated prefix",
+    "lt_prefix:gate": "LT-prefix, recipe, gated prefix (package default on decoders)",
+    "prefix:gate": "prefix tuning, recipe, gated prefix (default on decoders)",
     "peft_prompt": "PEFT prompt tuning",
     "peft_prefix": "PEFT prefix tuning",
     "peft_lora": "PEFT LoRA (r 8, reference)",
@@ -898,8 +897,10 @@ LEAD_COLUMNS = [
 #: through PEFT as the reference, and the majority class.
 DECODER_COLUMNS = [
     ("frozen_lrcv", "tuned probe (decoder features)"),
-    ("lt_prefix:recipe", "LT-prefix"),
-    ("prefix:recipe", "prefix tuning"),
+    ("lt_prefix:gate", "LT-prefix"),
+    ("prefix:gate", "prefix tuning"),
+    ("lt_prefix:recipe", "LT-prefix, ungated"),
+    ("prefix:recipe", "prefix tuning, ungated"),
     ("lt_prompt:recipe", "LT-prompt"),
     ("prompt:recipe", "prompt tuning"),
     ("peft_lora", "LoRA r 8 (PEFT)"),
