@@ -271,7 +271,8 @@ class Recipe:
 def resolve_prefix_gate(prefix_gate, spec, shape, head_init):
     """Whether the prefix is read through a zero-initialised gate.
 
-    ``"auto"``: on decoders with the probe start, where a prefix sharing the softmax
+    ``"auto"``: on decoders with the probe start whose attention can be gated
+    (``shape.gateable``), where a prefix sharing the softmax
     with the input moved the features the head was fitted on and made the start
     depend on the seed (``BENCHMARKS.md``, "Gated prefix"); off on encoders, whose
     start it barely moves. Prompt methods have no prefix: always off.
@@ -279,11 +280,12 @@ def resolve_prefix_gate(prefix_gate, spec, shape, head_init):
     if spec.injects != "prefix":
         return False
     if prefix_gate == "auto":
-        return bool(shape.is_decoder and head_init == "probe" and shape.prefix_path == "cache")
-    if prefix_gate and shape.prefix_path != "cache":
+        return bool(shape.is_decoder and head_init == "probe" and shape.gateable)
+    if prefix_gate and not shape.gateable:
         raise ValueError(
-            f"prefix_gate=True needs a backbone whose prefix is a key/value cache; this "
-            f"backbone ({shape.model_type!r}) takes its prefix as hidden states. Use "
+            f"prefix_gate=True needs a backbone whose prefix is a key/value cache read by "
+            f"SDPA attention through transformers' AttentionInterface; this backbone "
+            f"({shape.model_type!r}, prefix path {shape.prefix_path!r}) has not. Use "
             "prefix_gate=False or 'auto'."
         )
     return bool(prefix_gate)

@@ -194,6 +194,28 @@ def test_prefix_gate_true_refused_where_the_prefix_is_hidden_states(tiny_backbon
         clf.fit(X, y)
 
 
+def test_auto_leaves_a_decoder_without_sdpa_ungated(tiny_backbones, monkeypatch):
+    import dataclasses
+
+    from sklearn_ltuning.backbones import loading
+
+    real = loading._shape_of
+    monkeypatch.setattr(
+        loading,
+        "_shape_of",
+        lambda *args, **kwargs: dataclasses.replace(real(*args, **kwargs), gateable=False),
+    )
+    loading.clear_backbone_cache()
+    try:
+        X, y = make_pairs(24)
+        clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1).fit(X, y)
+        assert clf.recipe_.prefix_gate is False and clf.net_.module_.gate is None
+        with pytest.raises(ValueError, match="prefix_gate=True needs"):
+            LTuningClassifier(backbone=tiny_backbones("llama"), prefix_gate=True).fit(X, y)
+    finally:
+        loading.clear_backbone_cache()
+
+
 def test_gated_model_round_trips(tiny_backbones, tmp_path):
     X, y = make_pairs(24)
     clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1, random_state=0)

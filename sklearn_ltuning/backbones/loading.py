@@ -76,6 +76,10 @@ class BackboneShape:
     embedding_size : int
         Width of the input embeddings, where prompts live (ALBERT's is smaller than
         ``hidden_size``).
+    gateable : bool
+        A cache prefix can be read through a gate: the model runs SDPA attention
+        through transformers' ``AttentionInterface``, which the gated attention
+        replaces (:func:`~sklearn_ltuning.backbones.injection.use_gated_attention`).
     """
 
     model_type: str
@@ -93,6 +97,7 @@ class BackboneShape:
     uses_token_types: bool = False
     position_offset: int = 0
     sliding_layers: bool = False
+    gateable: bool = False
 
 
 class BackboneHandle:
@@ -325,6 +330,8 @@ def _shape_of(model, tokenizer):
     uses_token_types = bool(uses_token_types) and "token_type_ids" in getattr(
         tokenizer, "model_input_names", ()
     )
+    from .injection import GATED_ATTENTION
+
     return BackboneShape(
         model_type=model_type,
         is_decoder=facts.decoder,
@@ -341,6 +348,9 @@ def _shape_of(model, tokenizer):
         uses_token_types=uses_token_types,
         position_offset=offset,
         sliding_layers="sliding_attention" in (getattr(config, "layer_types", None) or ()),
+        gateable=prefix_path == "cache"
+        and getattr(config, "_attn_implementation", None) in ("sdpa", GATED_ATTENTION)
+        and bool(getattr(model, "_can_set_attn_implementation", lambda: False)()),
     )
 
 
