@@ -20,7 +20,13 @@ training, 200 validation examples), for each seed:
 * ``prefixed probe``: the probe fitted on the features read *with* the initial
   prefixes (averaged over the labels, as the head cannot know the right one), then
   the same scoring (is the *reading with a prefix at all* the cause?);
-* ``prefixed probe, shift 0.01``: both.
+* ``prefixed probe, shift 0.01``: both;
+* ``gated start``: the package's start since the gated prefix became the decoder
+  default (``prefix_gate=True``): the same head, the prefix read through a gate at
+  zero, which leaves the frozen reading as it is (so it equals ``probe``).
+
+The other variants are ungated (``prefix_gate=False``), the default when they were
+measured.
 
 Usage::
 
@@ -40,7 +46,14 @@ from benchmarks import run_once
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "decoder_start"
-VARIANTS = ("probe", "start", "start, shift 0.01", "prefixed probe", "prefixed probe, shift 0.01")
+VARIANTS = (
+    "probe",
+    "start",
+    "start, shift 0.01",
+    "prefixed probe",
+    "prefixed probe, shift 0.01",
+    "gated start",
+)
 
 
 #: The padded arrays' entries the modules read (the others are bookkeeping).
@@ -67,16 +80,21 @@ def start_accuracies(data, backbone, seed):
     from sklearn_ltuning.inputs import validate_texts
 
     (X_tr, y_tr), (X_va, y_va) = data["train"], data["valid"]
-    clf = LTuningClassifier(
-        method="lt_prefix",
-        backbone=backbone,
-        random_state=seed,
-        train_split=fixed_split(len(X_tr), len(X_va)),
-    )
-    # The fit builds the net, draws the initial map and fits the probe start; the
-    # training call is replaced so no step is taken.
-    with mock.patch.object(training, "train", lambda net, *args, **kwargs: net):
-        clf.fit(list(X_tr) + list(X_va), np.concatenate([y_tr, y_va]))
+
+    def start(gate):
+        clf = LTuningClassifier(
+            method="lt_prefix",
+            backbone=backbone,
+            random_state=seed,
+            train_split=fixed_split(len(X_tr), len(X_va)),
+            prefix_gate=gate,
+        )
+        # The fit builds the net, draws the initial map and fits the probe start; the
+        # training call is replaced so no step is taken.
+        with mock.patch.object(training, "train", lambda net, *args, **kwargs: net):
+            return clf.fit(list(X_tr) + list(X_va), np.concatenate([y_tr, y_va]))
+
+    gated, clf = start(True), start(False)
     module = clf.net_.module_
     arrays = clf.plan_.arrays(validate_texts(list(X_tr) + list(X_va), name="X")[0])
     y_enc = np.searchsorted(clf.classes_, np.concatenate([y_tr, y_va]))
@@ -84,7 +102,7 @@ def start_accuracies(data, backbone, seed):
     n_labels = len(clf.classes_)
 
     @torch.inference_mode()
-    def accuracy(frozen=False):
+    def accuracy(frozen=False, module=module):
         pred = []
         for Xi in _batches(arrays, valid_rows):
             scores = module.frozen_scores(**Xi) if frozen else module(**Xi)
@@ -105,7 +123,11 @@ def start_accuracies(data, backbone, seed):
         coef, intercept = fit_probe(features, targets, n_labels)
         module.head.start_from_probe(coef, intercept, features, targets)
 
-    result = {"probe": accuracy(frozen=True), "start": accuracy()}
+    result = {
+        "probe": accuracy(frozen=True),
+        "start": accuracy(),
+        "gated start": accuracy(module=gated.net_.module_),
+    }
     head = {k: v.clone() for k, v in module.head.state_dict().items()}
     refit_on_prefixed_features()
     result["prefixed probe"] = accuracy()
@@ -133,6 +155,10 @@ def report_text(out):
             "|---|" + "---|" * (len(seeds) + 2),
         ]
         for variant in VARIANTS:
+            if any(variant not in r["valid_accuracy"] for r in runs):
+                # Results recorded before the variant existed.
+                lines.append(f"| {variant} | " + " | ".join(["not run"] * (len(seeds) + 2)) + " |")
+                continue
             acc = np.array([r["valid_accuracy"][variant] for r in runs])
             cells = " | ".join(f"{a:.3f}" for a in acc)
             lines.append(f"| {variant} | {cells} | {acc.mean():.3f} | {np.ptp(acc):.3f} |")

@@ -24,6 +24,8 @@ def test_step_zero_start_equals_the_estimators_first_validation(tiny_backbones, 
     folder = tiny_backbones("llama")
     result = start_accuracies({"train": (X[:80], y[:80]), "valid": (X[80:], y[80:])}, folder, 0)
     assert set(result["valid_accuracy"]) == set(VARIANTS)
+    # The gated prefix starts exactly at the probe.
+    assert result["valid_accuracy"]["gated start"] == result["valid_accuracy"]["probe"]
     # A real fit with the same seed scores the same start before its first step.
     clf = LTuningClassifier(
         method="lt_prefix",
@@ -32,6 +34,7 @@ def test_step_zero_start_equals_the_estimators_first_validation(tiny_backbones, 
         train_split=fixed_split(80, 40),
         max_epochs=1,
         callbacks=[StepValidation(every=100)],
+        prefix_gate=False,
     )
     clf.fit(X, y)
     first = clf.history_[0, "step_scores"][0]
@@ -42,6 +45,9 @@ def test_step_zero_start_equals_the_estimators_first_validation(tiny_backbones, 
     (tmp_path / "a.json").write_text(json.dumps(record))
     text = report_text(tmp_path)
     assert "| start | " in text and "| seed 0 | mean | spread |" in text
+    del record["valid_accuracy"]["gated start"]  # as recorded before the gate existed
+    (tmp_path / "a.json").write_text(json.dumps(record))
+    assert "| gated start | not run | not run | not run |" in report_text(tmp_path)
 
 
 def test_start_settings_variant_builds_the_module_with_that_shift(tiny_backbones):
