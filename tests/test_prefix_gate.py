@@ -243,3 +243,12 @@ def test_version_5_folders_load_ungated(tiny_backbones, tmp_path):
     assert loaded.prefix_gate is False and loaded.recipe_.prefix_gate is False
     assert loaded.net_.module_.gate is None
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_int8_prediction_reads_the_gated_prefix(tiny_backbones):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1, random_state=0)
+    proba = clf.fit(X, y).predict_proba(X)
+    assert clf.recipe_.prefix_gate
+    quantized = clf.set_params(predict_quantization="int8").predict_proba(X)
+    np.testing.assert_allclose(quantized, proba, atol=0.05)  # measured: 0.015

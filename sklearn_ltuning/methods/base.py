@@ -50,8 +50,8 @@ class MethodModule(nn.Module):
         Prefix methods on a backbone with a cache prefix and SDPA attention: read the
         prefix through its own softmax, added with a trained per-layer, per-head gate
         that starts at zero (:func:`~sklearn_ltuning.backbones.injection.run_backbone`),
-        so the first forward reads exactly the frozen features. An experiment's
-        setting (``benchmarks/reproduce.py``), not an estimator parameter.
+        so the first forward reads exactly the frozen features. Set from the
+        estimator's ``prefix_gate`` (:class:`~sklearn_ltuning.plan.Recipe`).
     """
 
     #: Whether virtual tokens depend on the label (L-Tuning) or are shared (classic).
