@@ -76,7 +76,8 @@ def sick_split():
 #: majority class of 0.540). The package's defaults, which on a decoder are the recipe
 #: read at the last token of the joint pair; the margins are below what each measured on
 #: this split with random_state=0 (BENCHMARKS.md, "Decoder checks with the recipe":
-#: LT-prefix 0.623, LT-prompt 0.647, prefix tuning 0.647). LT-prompt is back: under the
+#: LT-prefix 0.623, LT-prompt 0.647, prefix tuning 0.647; LT-prefix with the gated prefix,
+#: the decoder default since, 0.680). LT-prompt is back: under the
 #: earlier decoder scheme it sat on the majority class (0.537-0.540).
 DECODER_CHECKS = {
     "lt_prefix": ({}, 0.05),
