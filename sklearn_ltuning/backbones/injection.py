@@ -214,23 +214,17 @@ def use_gated_attention(handle):
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    name = handle.source.name or handle.source.path
-    if handle.shape.prefix_path != "cache" or model.config._attn_implementation != "sdpa":
+    if not handle.shape.gateable:  # decided once, at loading (BackboneShape.gateable)
+        name = handle.source.name or handle.source.path
         raise ValueError(
             f"A gated prefix needs a backbone whose prefix is a key/value cache read by "
-            f"SDPA attention; {name!r} has prefix path {handle.shape.prefix_path!r} and "
-            f"attention {model.config._attn_implementation!r}. Use the ungated prefix "
-            "with this backbone."
+            f"SDPA attention through transformers' AttentionInterface; {name!r} has prefix "
+            f"path {handle.shape.prefix_path!r} and attention "
+            f"{model.config._attn_implementation!r}. Use the ungated prefix with this backbone."
         )
     AttentionInterface.register(GATED_ATTENTION, _gated_attention)
     AttentionMaskInterface.register(GATED_ATTENTION, sdpa_mask)
     model.set_attn_implementation(GATED_ATTENTION)
-    if model.config._attn_implementation != GATED_ATTENTION:
-        raise ValueError(
-            f"The attention of {name!r} cannot be replaced (its model class does not use "
-            "transformers' AttentionInterface), so a gated prefix cannot be read. Use the "
-            "ungated prefix with this backbone."
-        )
 
 
 def default_position_ids(shape, attention_mask):
