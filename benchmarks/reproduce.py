@@ -73,6 +73,13 @@ VARIANT_PARAMS = {
     # the start is exactly the probe's, on every seed. The package's default on decoders.
     "lt_prefix:gate": {"method": "lt_prefix", "prefix_gate": True},
     "prefix:gate": {"method": "prefix", "prefix_gate": True},
+    # The gated prefix with the gate's own rate 10x the table's lr of 1e-3 (AdamW moves a
+    # parameter by about lr per step: in 150 steps the gate opened to 0.03-0.08 only).
+    "lt_prefix:gate10": {
+        "method": "lt_prefix",
+        "prefix_gate": True,
+        "net_kwargs": {"optimizer__param_groups": [("gate", {"lr": 1e-2})]},
+    },
 }
 #: Variant name -> module settings of the probe start that replace the method record's.
 VARIANT_START_SETTINGS = {"lt_prefix:shift0.01": {"max_initial_shift": 0.01}}
@@ -596,6 +603,7 @@ LABELS = {
     "lt_prefix:shift0.01": "LT-prefix, recipe, initial shift 0.01",
     "lt_prefix:gate": "LT-prefix, recipe, gated prefix (package default on decoders)",
     "prefix:gate": "prefix tuning, recipe, gated prefix (default on decoders)",
+    "lt_prefix:gate10": "LT-prefix, gated prefix, the gate's rate 1e-2",
     "peft_prompt": "PEFT prompt tuning",
     "peft_prefix": "PEFT prefix tuning",
     "peft_lora": "PEFT LoRA (r 8, reference)",

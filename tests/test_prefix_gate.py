@@ -164,6 +164,9 @@ def test_reproduce_gate_variant_records_how_far_the_gate_opened(tiny_backbones):
                      epochs=1, batch_size=8)  # fmt: skip
     gated = run_ltuning(data, "lt_prefix:gate", 1e-3, 1, args)
     assert 0 < gated["gate_abs_mean"] <= gated["gate_abs_max"]
+    # The gate's own rate, 10x: it opens further in the same steps.
+    faster = run_ltuning(data, "lt_prefix:gate10", 1e-3, 1, args)
+    assert faster["gate_abs_max"] > 3 * gated["gate_abs_max"]
     assert "gate_abs_mean" not in run_ltuning(data, "lt_prefix", 1e-3, 1, args)  # the paper's
 
 
