@@ -61,8 +61,8 @@ VARIANT_PARAMS = {
     # decoder results keep meaning what was measured.
     "lt_prefix:recipe": {"method": "lt_prefix", "prefix_gate": False},
     "prefix:recipe": {"method": "prefix", "prefix_gate": False},
-    "lt_prompt:recipe": {"method": "lt_prompt"},
-    "prompt:recipe": {"method": "prompt"},
+    "lt_prompt:recipe": {"method": "lt_prompt", "prefix_gate": False},
+    "prompt:recipe": {"method": "prompt", "prefix_gate": False},
     # The recipe with class weights in the loss (for imbalanced CoLA; chosen on validation).
     "lt_prefix:balanced": {"method": "lt_prefix", "class_weight": "balanced", "prefix_gate": False},
     "prefix:balanced": {"method": "prefix", "class_weight": "balanced", "prefix_gate": False},
@@ -80,6 +80,10 @@ VARIANT_PARAMS = {
         "prefix_gate": True,
         "net_kwargs": {"optimizer__param_groups": [("gate", {"lr": 1e-2})]},
     },
+    # Prompts read through the same gate: their keys and values, read on their own (a
+    # causal model's prompt does not see the input), become the gated prefix.
+    "lt_prompt:gate": {"method": "lt_prompt", "prefix_gate": True},
+    "prompt:gate": {"method": "prompt", "prefix_gate": True},
 }
 #: Variant name -> module settings of the probe start that replace the method record's.
 VARIANT_START_SETTINGS = {"lt_prefix:shift0.01": {"max_initial_shift": 0.01}}
@@ -604,6 +608,8 @@ LABELS = {
     "lt_prefix:gate": "LT-prefix, recipe, gated prefix (package default on decoders)",
     "prefix:gate": "prefix tuning, recipe, gated prefix (default on decoders)",
     "lt_prefix:gate10": "LT-prefix, gated prefix, the gate's rate 1e-2",
+    "lt_prompt:gate": "LT-prompt, recipe, prompt read through the gate",
+    "prompt:gate": "prompt tuning, recipe, prompt read through the gate",
     "peft_prompt": "PEFT prompt tuning",
     "peft_prefix": "PEFT prefix tuning",
     "peft_lora": "PEFT LoRA (r 8, reference)",

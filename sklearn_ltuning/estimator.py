@@ -117,7 +117,11 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         starts at zero (zero-initialised attention, as in LLaMA-Adapter). Training then
         starts exactly at the frozen features the probe-started head was fitted on,
         whatever the seed. ``"auto"``: on for decoders with the probe start (measured on
-        SmolLM2: ``BENCHMARKS.md``, "Gated prefix"), off otherwise.
+        SmolLM2: ``BENCHMARKS.md``, "Gated prefix"), off otherwise. Prompt methods
+        (``"lt_prompt"``, ``"prompt"``) on a causal backbone with rotary positions:
+        ``True`` reads the prompt's keys and values, computed on their own (a causal
+        model's prompt never sees the input), as such a gated prefix; ``"auto"`` leaves
+        prompts ungated.
     lr_schedule : {"auto", "constant", "linear"}, default="auto"
         ``"linear"``: warm up over the first 10 % of steps, then decay linearly to
         zero (:class:`~sklearn_ltuning.callbacks.WarmupLinearDecay`). ``"auto"``:

@@ -256,7 +256,7 @@ class Recipe:
             raise _field_error(f"{where}.pair_encoding", "must be 'joint' for single texts.")
         if self.negatives is not None and not 1 <= self.negatives < n_classes - 1:
             raise _field_error(f"{where}.negatives", "must be null or in [1, n_classes - 2].")
-        if self.prefix_gate and spec.injects != "prefix":
+        if self.prefix_gate and spec.injects not in ("prefix", "prompt"):
             raise _field_error(f"{where}.prefix_gate", f"does not fit method {spec.name!r}.")
         if not 0 <= self.hard_negatives <= (self.negatives or 0):
             raise _field_error(f"{where}.hard_negatives", "must be in [0, negatives].")
@@ -275,8 +275,22 @@ def resolve_prefix_gate(prefix_gate, spec, shape, head_init):
     (``shape.gateable``), where a prefix sharing the softmax
     with the input moved the features the head was fitted on and made the start
     depend on the seed (``BENCHMARKS.md``, "Gated prefix"); off on encoders, whose
-    start it barely moves. Prompt methods have no prefix: always off.
+    start it barely moves.
+
+    Prompt methods: ``"auto"`` is off. ``True`` reads the prompt's keys and values as a
+    gated prefix (:func:`~sklearn_ltuning.backbones.injection.prompt_prefix`), on causal
+    models with rotary positions whose attention can be gated.
     """
+    if spec.injects == "prompt":
+        gate = prefix_gate != "auto" and bool(prefix_gate)
+        if gate and not shape.prompt_gateable:
+            raise ValueError(
+                f"prefix_gate=True with a prompt method needs a causal backbone with rotary "
+                f"positions whose attention is SDPA through transformers' "
+                f"AttentionInterface; this backbone ({shape.model_type!r}) has not. Use "
+                "prefix_gate=False or 'auto'."
+            )
+        return gate
     if spec.injects != "prefix":
         return False
     if prefix_gate == "auto":

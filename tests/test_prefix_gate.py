@@ -7,7 +7,12 @@ from conftest import make_pairs
 
 from benchmarks.reproduce import fixed_split
 from sklearn_ltuning import LTuningClassifier
-from sklearn_ltuning.backbones.injection import GATED_ATTENTION, prefix_width, run_backbone
+from sklearn_ltuning.backbones.injection import (
+    GATED_ATTENTION,
+    prefix_width,
+    prompt_prefix,
+    run_backbone,
+)
 from sklearn_ltuning.backbones.loading import load_backbone
 from sklearn_ltuning.callbacks import StepValidation
 from sklearn_ltuning.methods import METHODS
@@ -91,7 +96,8 @@ def test_gated_prefix_refused_where_it_cannot_be_read(tiny_backbones):
         run_backbone(handle, ids, mask, prefix=prefix, prefix_gate=gate)
 
 
-def test_gated_prefix_gradients_survive_checkpointing(tiny_backbones):
+@pytest.mark.parametrize("method", ["lt_prefix", "lt_prompt"])
+def test_gated_prefix_gradients_survive_checkpointing(tiny_backbones, method):
     handle = load_backbone(tiny_backbones("llama"))
     texts = ["entailment", "neutral", "contradiction"]
     labels = read_label_set(handle, texts, texts, prefix_length=4, hidden=True, embed=False)
@@ -105,7 +111,7 @@ def test_gated_prefix_gradients_survive_checkpointing(tiny_backbones):
 
     def gradients(checkpoint):
         torch.manual_seed(0)
-        module = METHODS["lt_prefix"].module(
+        module = METHODS[method].module(
             handle, 3, 4, "last", labels, gradient_checkpointing=checkpoint, prefix_gate=True
         )
         torch.nn.init.normal_(module.head.linear.weight, std=0.1)
@@ -121,7 +127,7 @@ def test_gated_prefix_gradients_survive_checkpointing(tiny_backbones):
         torch.testing.assert_close(checkpointed[name], grad, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["lt_prefix", "prefix"])
+@pytest.mark.parametrize("method", ["lt_prefix", "prefix", "lt_prompt", "prompt"])
 def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, method):
     rng = np.random.RandomState(0)
     words = ["good", "bad", "fine", "awful", "great", "poor"]
@@ -136,7 +142,9 @@ def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, metho
             prefix_gate=gate,
         ).fit(X, y)  # fmt: skip
 
-    gated = [fit("auto", seed) for seed in (0, 1)]  # "auto": gated on a decoder
+    # "auto": gated on a decoder (prefix methods); prompt methods ask for it.
+    gate = "auto" if METHODS[method].injects == "prefix" else True
+    gated = [fit(gate, seed) for seed in (0, 1)]
     starts = [clf.history_[0, "step_scores"][0] for clf in gated]
     assert starts[0]["step"] == 0
     # Every seed starts at the same point: the probe read without virtual tokens.
@@ -175,7 +183,9 @@ def test_reproduce_gate_variant_records_how_far_the_gate_opened(tiny_backbones):
     [
         ("llama", {}, True),  # a decoder with the probe start
         ("llama", {"method": "prefix"}, True),
-        ("llama", {"method": "lt_prompt"}, False),  # no prefix to gate
+        ("llama", {"method": "lt_prompt"}, False),  # prompts: gated only when asked
+        ("llama", {"method": "lt_prompt", "prefix_gate": True}, True),
+        ("qwen2", {"method": "prompt", "prefix_gate": True}, True),
         ("llama", {"objective": "binary"}, False),  # the paper's scheme: no probe start
         ("llama", {"prefix_gate": False}, False),
         ("bert", {}, False),  # an encoder: its start barely moves
@@ -255,3 +265,66 @@ def test_int8_prediction_reads_the_gated_prefix(tiny_backbones):
     assert clf.recipe_.prefix_gate
     quantized = clf.set_params(predict_quantization="int8").predict_proba(X)
     np.testing.assert_allclose(quantized, proba, atol=0.05)  # measured: 0.015
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
+def test_a_prompt_read_on_its_own_is_the_prompt_in_the_sequence(tiny_backbones, arch, tmp_path):
+    """prompt_prefix: the prompt's keys and values as a cache prefix are prompt tuning."""
+    import json
+    import shutil
+
+    folder = tmp_path / arch
+    shutil.copytree(tiny_backbones(arch), folder)
+    config = json.loads((folder / "config.json").read_text())
+    # Gemma 3's sliding window would hide an in-sequence prompt from later tokens, while
+    # a cache prefix stays visible (documented); a window longer than the test inputs.
+    config["sliding_window"] = 64
+    (folder / "config.json").write_text(json.dumps(config))
+    handle = load_backbone(str(folder))
+    ids, mask, _ = _inputs(handle)
+    distinct = torch.randn(2, 4, handle.shape.embedding_size, requires_grad=True)
+    prompt = distinct[torch.tensor([0, 1, 0])]  # LT-prompt: one prompt per label
+    in_sequence = run_backbone(handle, ids, mask, prompt=prompt)
+    real = mask.bool()
+    as_prefix = run_backbone(handle, ids, mask, prefix=prompt_prefix(handle, prompt))
+    torch.testing.assert_close(as_prefix[real], in_sequence[real], rtol=1e-4, atol=1e-5)
+    # The gated read: the frozen model at a gate of zero, the prompt once it opens.
+    frozen = run_backbone(handle, ids, mask)
+    gate = torch.zeros(handle.shape.n_layers, handle.shape.n_heads, requires_grad=True)
+    gated = run_backbone(handle, ids, mask, prompt=prompt, prefix_gate=gate)
+    torch.testing.assert_close(gated[real], frozen[real], rtol=0, atol=1e-6)
+    gated[real].sum().backward()
+    assert gate.grad.abs().max() > 1e-3
+    prompt = distinct[torch.tensor([0, 1, 0])]  # a fresh graph
+    opened = run_backbone(handle, ids, mask, prompt=prompt, prefix_gate=gate.detach() + 0.5)
+    (opened[real] @ torch.randn(opened.shape[-1])).sum().backward()
+    assert distinct.grad[0].abs().max() > 0 and distinct.grad[1].abs().max() > 0
+
+
+def test_a_gated_prompt_reads_each_distinct_prompt_once(tiny_backbones, monkeypatch):
+    handle = load_backbone(tiny_backbones("llama"))
+    ids, mask, _ = _inputs(handle)
+    rows = []
+    real = handle.model.forward
+
+    def spy(*args, **kwargs):
+        if "inputs_embeds" in kwargs:
+            rows.append(kwargs["inputs_embeds"].shape[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handle.model, "forward", spy)
+    prompt = torch.randn(2, 4, handle.shape.embedding_size)[torch.tensor([1, 0, 1])]
+    prefix = prompt_prefix(handle, prompt)
+    assert rows == [2]
+    torch.testing.assert_close(prefix[0], prefix[2], rtol=0, atol=0)
+    assert (prefix[0] - prefix[1]).abs().max() > 0
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "bert"])
+def test_a_gated_prompt_is_refused_without_a_causal_rotary_model(tiny_backbones, arch):
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(
+        backbone=tiny_backbones(arch), method="lt_prompt", prefix_gate=True, max_epochs=1
+    )
+    with pytest.raises(ValueError, match="causal backbone with rotary positions"):
+        clf.fit(X, y)

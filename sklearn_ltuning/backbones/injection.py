@@ -22,7 +22,9 @@ A prefix in the shared softmax always takes attention from the input, even with 
 values near zero; with the gate at zero the output is the frozen model's, bit for bit.
 
 Prompts (``"prompt"``, ``"lt_prompt"``) are embeddings placed before the input
-embeddings on every backbone; they occupy positions ``0 .. P-1``.
+embeddings on every backbone; they occupy positions ``0 .. P-1``. On a causal model a
+prompt can also be read through the gate: its keys and values, read on their own
+(:func:`prompt_prefix`), become a cache prefix.
 
 On models with sliding-window layers (Gemma 2/3, and any config whose ``layer_types``
 holds ``"sliding_attention"``) the cache prefix stays visible to every input position in
@@ -373,6 +375,57 @@ def _prepend(handle, input_ids, attention_mask, token_type_ids, virtual):
     return {"inputs_embeds": embeds, **_forward_kwargs(handle, mask, token_type_ids)}
 
 
+def prompt_prefix(handle, prompt):
+    """A prompt's keys and values at every layer, in the prefix layout.
+
+    On a causal model the prompt's positions attend only to the prompt, so their keys
+    and values do not depend on the input after them: reading the prompt once, on its
+    own, and handing it to the input as a cache prefix is what prompt tuning computes.
+    The prompt is read at positions ``-P .. -1``, so the input keeps the positions it
+    has without a prompt (with a gate at zero the output is then exactly the frozen
+    model's) while rotary attention sees the prompt just before it, as in the sequence.
+    Identical rows (one prompt per label for LT-prompt, repeated over the batch) are
+    read once.
+
+    Parameters
+    ----------
+    handle : BackboneHandle
+        A causal model on the cache prefix path, with rotary positions.
+    prompt : torch.Tensor of shape (batch, prefix_length, embedding_size)
+
+    Returns
+    -------
+    prefix : torch.Tensor of shape (batch, prefix_length, n_layers, 2 * n_kv_heads * head_dim)
+    """
+    model, shape = handle.model, handle.shape
+    batch, n = prompt.shape[:2]
+    unique, inverse = torch.unique(prompt.detach().flatten(1), dim=0, return_inverse=True)
+    rows = torch.arange(batch, device=prompt.device)
+    first = inverse.new_full((len(unique),), batch).scatter_reduce(0, inverse, rows, "amin")
+    distinct = prompt.index_select(0, first)
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    # Full layers throughout: a sliding-window layer's cache would keep only the window.
+    cache = DynamicCache()
+    cache.layers = [DynamicLayer() for _ in range(shape.n_layers)]
+    positions = torch.arange(-n, 0, device=prompt.device).expand(len(first), n)
+    # The prompt's forward is a few tokens: it keeps its activations (no checkpointing,
+    # which would append to the cache a second time when recomputing a layer).
+    with gradient_checkpointing(False):
+        model(
+            inputs_embeds=distinct.to(model.dtype),
+            attention_mask=torch.ones(len(first), n, dtype=torch.long, device=prompt.device),
+            position_ids=positions,
+            use_cache=True,
+            **{shape.cache_arg: cache},
+        )
+    kv = torch.stack([torch.stack([layer.keys, layer.values]) for layer in cache.layers])
+    # (n_layers, 2, rows, n_kv_heads, P, head_dim) -> (rows, P, n_layers, 2 * n_kv * head_dim)
+    prefix = kv.permute(2, 4, 0, 1, 3, 5).reshape(len(first), n, shape.n_layers, -1)
+    return prefix.index_select(0, inverse)
+
+
 def run_backbone(
     handle,
     input_ids,
@@ -398,7 +451,9 @@ def run_backbone(
     prefix_gate : torch.Tensor of shape (n_layers, n_heads), optional
         Read the prefix through its own softmax, scaled per layer and head by this
         gate (:func:`_gated_attention`); zero leaves the output as without a prefix.
-        Cache path with SDPA attention only.
+        Cache path with SDPA attention only. With a ``prompt`` (decoders only), the
+        prompt's keys and values read on their own (:func:`prompt_prefix`) are the
+        prefix the gate reads.
 
     Returns
     -------
@@ -406,6 +461,10 @@ def run_backbone(
         Last hidden states at the input positions only.
     """
     model, shape = handle.model, handle.shape
+    if prompt is not None and prefix_gate is not None:
+        # A causal model's prompt never sees the input after it: its keys and values,
+        # read once, are a prefix, and the gate applies to them as to any prefix.
+        prefix, prompt = prompt_prefix(handle, prompt), None
     if prompt is not None:
         out = model(**_prepend(handle, input_ids, attention_mask, token_type_ids, prompt))
         return out.last_hidden_state[:, prompt.shape[1] :]

@@ -80,6 +80,10 @@ class BackboneShape:
         A cache prefix can be read through a gate: the model runs SDPA attention
         through transformers' ``AttentionInterface``, which the gated attention
         replaces (:func:`~sklearn_ltuning.backbones.injection.use_gated_attention`).
+    rotary : bool
+        Positions enter as rotary embeddings (the model has a ``rotary_emb``), which
+        take any position id, also the negative ones a gated prompt is read at
+        (:func:`~sklearn_ltuning.backbones.injection.prompt_prefix`).
     """
 
     model_type: str
@@ -98,6 +102,12 @@ class BackboneShape:
     position_offset: int = 0
     sliding_layers: bool = False
     gateable: bool = False
+    rotary: bool = False
+
+    @property
+    def prompt_gateable(self):
+        """A prompt can be read through the gate: a causal, rotary, gateable model."""
+        return self.gateable and self.is_decoder and self.rotary
 
 
 class BackboneHandle:
@@ -351,6 +361,7 @@ def _shape_of(model, tokenizer):
         gateable=prefix_path == "cache"
         and getattr(config, "_attn_implementation", None) in ("sdpa", GATED_ATTENTION)
         and bool(getattr(model, "_can_set_attn_implementation", lambda: False)()),
+        rotary=hasattr(model, "rotary_emb"),
     )
 
 

@@ -90,7 +90,7 @@ class MethodModule(nn.Module):
             zero_shot=zero_shot and pair_encoding == "joint",
         )
         self.gate = None
-        if prefix_gate and self.injects == "prefix":
+        if prefix_gate and self.injects in ("prefix", "prompt"):
             shape = backbone.shape
             self.gate = nn.Parameter(torch.zeros(shape.n_layers, shape.n_heads))
         hidden = None if labels is None else labels.hidden
