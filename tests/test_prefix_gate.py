@@ -258,9 +258,13 @@ def test_version_5_folders_load_ungated(tiny_backbones, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
 
 
-def test_int8_prediction_reads_the_gated_prefix(tiny_backbones):
+@pytest.mark.parametrize("method", ["lt_prefix", "lt_prompt"])
+def test_int8_prediction_reads_the_gated_prefix(tiny_backbones, method):
     X, y = make_pairs(24)
-    clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1, random_state=0)
+    clf = LTuningClassifier(
+        backbone=tiny_backbones("llama"), method=method, prefix_gate=True, max_epochs=1,
+        random_state=0,
+    )  # fmt: skip
     proba = clf.fit(X, y).predict_proba(X)
     assert clf.recipe_.prefix_gate
     quantized = clf.set_params(predict_quantization="int8").predict_proba(X)
