@@ -43,12 +43,19 @@ def _twin(clf, **params):
     return twin._set_fitted(plan, net, clf.classes_, None)
 
 
-@pytest.mark.parametrize("arch", ["bert", "llama", "gemma3"])
-@pytest.mark.parametrize("method", ["lt_prefix", "prompt"])
-def test_bfloat16_backbone_predicts_as_float32(tiny_backbones, arch, method):
+@pytest.mark.parametrize(
+    "arch, params",
+    [
+        (arch, {"method": method})
+        for arch in ("bert", "llama", "gemma3")
+        for method in ("lt_prefix", "prompt")
+    ]
+    + [(arch, {"method": "lt_prompt", "prefix_gate": True}) for arch in ("llama", "gemma3")],
+)
+def test_bfloat16_backbone_predicts_as_float32(tiny_backbones, arch, params):
     X, y = make_pairs(24)
     clf = LTuningClassifier(
-        backbone=tiny_backbones(arch), method=method, prefix_length=4, max_epochs=1, random_state=0
+        backbone=tiny_backbones(arch), prefix_length=4, max_epochs=1, random_state=0, **params
     ).fit(X, y)
     bf16 = _twin(clf, dtype="bfloat16")
     assert bf16.backbone_.model.dtype == torch.bfloat16
