@@ -397,15 +397,15 @@ def prompt_prefix(handle, prompt):
     -------
     prefix : torch.Tensor of shape (batch, prefix_length, n_layers, 2 * n_kv_heads * head_dim)
     """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
     model, shape = handle.model, handle.shape
     batch, n = prompt.shape[:2]
     unique, inverse = torch.unique(prompt.detach().flatten(1), dim=0, return_inverse=True)
     rows = torch.arange(batch, device=prompt.device)
     first = inverse.new_full((len(unique),), batch).scatter_reduce(0, inverse, rows, "amin")
     distinct = prompt.index_select(0, first)
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
     # Full layers throughout: a sliding-window layer's cache would keep only the window.
     cache = DynamicCache()
     cache.layers = [DynamicLayer() for _ in range(shape.n_layers)]
