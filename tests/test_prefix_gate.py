@@ -332,3 +332,11 @@ def test_a_gated_prompt_is_refused_without_a_causal_rotary_model(tiny_backbones,
     )
     with pytest.raises(ValueError, match="causal backbone with rotary positions"):
         clf.fit(X, y)
+    # Where no estimator setting was checked (a loaded folder's edited recipe), the read
+    # itself refuses, with a message instead of an index error deep in the model.
+    handle = load_backbone(tiny_backbones(arch))
+    ids, mask, _ = _inputs(handle)
+    prompt = torch.randn(3, 4, handle.shape.embedding_size)
+    gate = torch.zeros(handle.shape.n_layers, handle.shape.n_heads)
+    with pytest.raises(ValueError, match="Use the ungated prompt"):
+        run_backbone(handle, ids, mask, prompt=prompt, prefix_gate=gate)

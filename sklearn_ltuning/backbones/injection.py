@@ -462,6 +462,12 @@ def run_backbone(
     """
     model, shape = handle.model, handle.shape
     if prompt is not None and prefix_gate is not None:
+        if not shape.prompt_gateable:  # e.g. a model folder whose recipe was edited
+            raise ValueError(
+                f"A gated prompt needs a causal backbone with rotary positions whose "
+                f"attention can be gated; {shape.model_type!r} is not one. Use the "
+                "ungated prompt with this backbone."
+            )
         # A causal model's prompt never sees the input after it: its keys and values,
         # read once, are a prefix, and the gate applies to them as to any prefix.
         prefix, prompt = prompt_prefix(handle, prompt), None
