@@ -639,19 +639,22 @@ def tables(results):
             "| method | accuracy | MCC | seeds | lr | trained params | train s | predict s |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for method in ORDER:
+        # Variants this version does not know (a newer version wrote them) come last,
+        # under their own names, rather than being dropped or stopping the report.
+        known = [m for m in ORDER if m in by_method or (dataset, backbone, m) in errors]
+        for method in known + sorted(set(by_method) - set(ORDER)):
+            label = LABELS.get(method, method)
             if method in by_method:
                 r = by_method[method]
                 lr = "" if r["lr"] is None or pd.isna(r["lr"]) else f"{r['lr']:g}"
                 lines.append(
-                    f"| {LABELS[method]} | {_cell(r['acc_mean'], r['acc_std'], r['n_seeds'])} "
+                    f"| {label} | {_cell(r['acc_mean'], r['acc_std'], r['n_seeds'])} "
                     f"| {_cell(r['mcc_mean'], r['mcc_std'], r['n_seeds'])} | {r['n_seeds']} "
                     f"| {lr} | {r['n_params']:,} | {r['fit_s']:.0f} | {r['predict_s']:.1f} |"
                 )
             elif (dataset, backbone, method) in errors:
                 lines.append(
-                    f"| {LABELS[method]} | failed: {errors[(dataset, backbone, method)][:110]} "
-                    "| | | | | | |"
+                    f"| {label} | failed: {errors[(dataset, backbone, method)][:110]} | | | | | | |"
                 )
         lines.append("")
     return "\n".join(lines), summary
@@ -802,16 +805,16 @@ def plot_curves(results, summary, folder):
         "lt_prompt:recipe": ("C5", "-"),
         "prompt:recipe": ("C5", ":"),
     }
+    # Only the styled variants are drawn (class-weighted runs' validation loss is weighted
+    # too); a results folder may also hold variants a newer version added.
     groups = {}
     for r in results:
-        if r["status"] == "ok" and r.get("curve") and r["seed"] == 0:
+        if r["status"] == "ok" and r.get("curve") and r["seed"] == 0 and r["method"] in styles:
             if r["lr"] == chosen.get((r["dataset"], r["backbone"], r["method"])):
                 groups.setdefault((r["dataset"], r["backbone"]), []).append(r)
     for (dataset, backbone), runs in sorted(groups.items()):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        for r in sorted(runs, key=lambda r: VARIANTS.index(r["method"])):
-            if r["method"] not in styles:
-                continue  # class-weighted runs: their validation loss is weighted too
+        for r in sorted(runs, key=lambda r: list(styles).index(r["method"])):
             color, style = styles[r["method"]]
             label = f"{LABELS[r['method']]} (lr {r['lr']:g})"
             for ax, metric in zip(axes, ("valid_loss", "valid_acc"), strict=True):

@@ -101,3 +101,24 @@ def test_every_variant_and_anchor_has_a_table_label():
     from benchmarks.reproduce import ANCHORS, LABELS, VARIANTS
 
     assert set(VARIANTS) | set(ANCHORS) <= set(LABELS)
+
+
+def test_report_tables_keep_a_variant_this_version_does_not_know(tmp_path):
+    # A results folder filled by a newer version (another worktree, a later checkout) holds
+    # variants this one has no label or plot style for: the report lists them by name, last,
+    # instead of dropping them or stopping on a KeyError.
+    from benchmarks.reproduce import load_results, plot_curves, summarise, tables
+
+    _write(tmp_path, "lt_prefix:recipe", 0.80, lr=1e-3, seed=0, valid_acc=0.8)
+    _write(tmp_path, "lt_prefix:future", 0.81, lr=1e-3, seed=0, valid_acc=0.8)
+    results = load_results(tmp_path)
+    text, _ = tables(results)
+    rows = [
+        line for line in text.splitlines() if line.startswith("| LT-prefix") or "future" in line
+    ]
+    assert rows[-1].startswith("| lt_prefix:future | 0.810 |")
+    assert len(rows) == 2
+    for r in results:
+        r["curve"] = {"step": [0, 1], "valid_loss": [1.0, 0.5], "valid_acc": [0.5, 0.8]}
+    (plot,) = plot_curves(results, summarise(results), tmp_path / "plots")
+    assert plot.name == "convergence_sick_smollm2-135m.png"
