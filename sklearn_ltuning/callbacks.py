@@ -29,6 +29,11 @@ class StepValidation(Callback):
     ----------
     every : int, default=50
         Training steps (batches) between evaluations.
+    per_epoch : int, optional
+        Evaluate this many times per epoch instead, evenly: ``every`` becomes
+        ``ceil(batches per epoch / per_epoch)``, counted on the training part that
+        ``train_split`` actually makes (a fraction or a predefined split alike) when
+        training begins.
     at_start : bool, default=True
         Also evaluate before the first training step (step 0).
     keep_best : bool, default=False
@@ -55,8 +60,17 @@ class StepValidation(Callback):
     >>> clf = LTuningClassifier(train_split=0.2, callbacks=[StepValidation(every=20)])
     """
 
-    def __init__(self, every=50, at_start=True, keep_best=False, select="loss", interpolate=()):
+    def __init__(
+        self,
+        every=50,
+        at_start=True,
+        keep_best=False,
+        select="loss",
+        interpolate=(),
+        per_epoch=None,
+    ):
         self.every = every
+        self.per_epoch = per_epoch
         self.at_start = at_start
         self.keep_best = keep_best
         self.select = select
@@ -67,6 +81,13 @@ class StepValidation(Callback):
             raise TypeError(f"every must be a positive int; got {type(self.every).__name__}.")
         if self.every < 1:
             raise ValueError(f"every must be a positive int; got {self.every}.")
+        if self.per_epoch is not None and (
+            not isinstance(self.per_epoch, (int, np.integer))
+            or isinstance(self.per_epoch, bool)
+            or self.per_epoch < 1
+        ):
+            raise ValueError(f"per_epoch must be a positive int or None; got {self.per_epoch!r}.")
+        self.every_ = self.every
         if self.select not in ("loss", "calibrated", "accuracy"):
             raise ValueError(
                 f"select must be 'loss', 'calibrated' or 'accuracy'; got {self.select!r}."
@@ -84,6 +105,11 @@ class StepValidation(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         self.dataset_valid_ = dataset_valid
+        if self.per_epoch is not None and dataset_train is not None:
+            size = getattr(net, "iterator_train__batch_size", net.batch_size)
+            n = len(dataset_train)
+            batches = -(-n // size) if size > 0 else 1  # batch_size=-1: one batch
+            self.every_ = max(-(-batches // self.per_epoch), 1)
         first = self.step_ == 0 or (self.keep_best and self.best_ is None)
         if dataset_valid is not None and self.at_start and first:
             self._record(net)
@@ -92,7 +118,7 @@ class StepValidation(Callback):
         if not training:
             return
         self.step_ += 1
-        if self.dataset_valid_ is not None and self.step_ % self.every == 0:
+        if self.dataset_valid_ is not None and self.step_ % self.every_ == 0:
             self._record(net)
 
     def _evaluate(self, net):
@@ -140,7 +166,7 @@ class StepValidation(Callback):
     def on_train_end(self, net, **kwargs):
         if not self.keep_best or self.best_ is None:
             return
-        if self.dataset_valid_ is not None and self.step_ % self.every != 0:
+        if self.dataset_valid_ is not None and self.step_ % self.every_ != 0:
             self._record(net)  # the last step counts too
         step, criterion, state = self.best_
         mix = 1.0

@@ -288,13 +288,10 @@ def net_callbacks(plan, loop, n_samples=None):
     if plan.recipe.lr_schedule == "linear":
         callbacks.append(("lr_schedule", WarmupLinearDecay()))
     if plan.recipe.early_stopping and n_samples is not None:
-        # Every half epoch and before the first step, so the restored point can be
-        # the start (the frozen-feature probe) when training only overfits.
-        n_train = n_samples
-        if loop.train_split is None:
-            n_train -= int(np.ceil(loop.validation_fraction * n_samples))
-        every = max(-(-n_train // (2 * loop.batch_size)), 1)
-        callbacks.append(("keep_best", StepValidation(every=every, keep_best=True)))
+        # Every half epoch of the training part train_split makes (a predefined split
+        # included) and before the first step, so the restored point can be the start
+        # (the frozen-feature probe) when training only overfits.
+        callbacks.append(("keep_best", StepValidation(per_epoch=2, keep_best=True)))
     if loop.verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(("progress_bar", ProgressBar()))
     return callbacks or None

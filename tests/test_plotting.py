@@ -90,6 +90,8 @@ def test_step_validation_rejects_bad_every():
         StepValidation(every=0).initialize()
     with pytest.raises(TypeError, match="every"):
         StepValidation(every=1.5).initialize()
+    with pytest.raises(ValueError, match="per_epoch"):
+        StepValidation(per_epoch=0).initialize()
 
 
 def test_convergence_curve_needs_validation(tiny_bert, pairs):

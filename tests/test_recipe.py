@@ -401,3 +401,23 @@ def test_calibrated_log_loss_is_the_best_temperature_s():
     targets = np.array([0, 1, 1])  # one confident mistake
     plain = -np.log(np.exp(scores[[0, 1, 2], targets]) / np.exp(scores).sum(1)).mean()
     assert calibrated_log_loss(scores, targets) < plain  # a higher temperature fits better
+
+
+@pytest.mark.parametrize(
+    "train_split, steps",
+    [
+        # A predefined split: 60 of 100 rows train, batch 8, so 8 steps an epoch and a
+        # check every 4. (Counted on all 100 rows it was every 7: 0, 7, 14, 16.)
+        (last_rows_valid(100, 40), [0, 4, 8, 12, 16]),
+        # validation_fraction=0.1: 90 training rows, 12 steps an epoch, every 6.
+        (None, [0, 6, 12, 18, 24]),
+    ],
+)
+def test_early_stopping_checks_every_half_epoch_of_the_training_part(tiny_bert, train_split, steps):
+    X, y = make_pairs(100)
+    clf = LTuningClassifier(
+        backbone=tiny_bert, prefix_length=4, max_epochs=2, batch_size=8, lr=1e-2,
+        early_stopping=True, train_split=train_split, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    scores = [s for row in clf.history_ for s in row.get("step_scores", [])]
+    assert [s["step"] for s in scores] == steps
