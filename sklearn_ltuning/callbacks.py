@@ -29,11 +29,6 @@ class StepValidation(Callback):
     ----------
     every : int, default=50
         Training steps (batches) between evaluations.
-    per_epoch : int, optional
-        Evaluate this many times per epoch instead, evenly: ``every`` becomes
-        ``ceil(batches per epoch / per_epoch)``, counted on the training part that
-        ``train_split`` actually makes (a fraction or a predefined split alike) when
-        training begins.
     at_start : bool, default=True
         Also evaluate before the first training step (step 0).
     keep_best : bool, default=False
@@ -52,6 +47,11 @@ class StepValidation(Callback):
         parameters at step 0 and at the best evaluation, mixed in weight space, as
         WiSE-FT does) and keep whichever of these and the best scores lowest; its ``a``
         is recorded as ``best_mix`` (1.0: the best point itself).
+    per_epoch : int, optional
+        Evaluate this many times per epoch instead, evenly: ``every`` becomes
+        ``ceil(batches per epoch / per_epoch)``, counted on the training part that
+        ``train_split`` actually makes (a fraction or a predefined split alike) when
+        training begins.
 
     Examples
     --------
