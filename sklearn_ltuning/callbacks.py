@@ -106,9 +106,9 @@ class StepValidation(Callback):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         self.dataset_valid_ = dataset_valid
         if self.per_epoch is not None and dataset_train is not None:
-            size = getattr(net, "iterator_train__batch_size", net.batch_size)
-            n = len(dataset_train)
-            batches = -(-n // size) if size > 0 else 1  # batch_size=-1: one batch
+            # The net's own training iterator counts the batches (its batch size, -1,
+            # iterator_train__ settings); building it draws no random numbers.
+            batches = len(net.get_iterator(dataset_train, training=True))
             self.every_ = max(-(-batches // self.per_epoch), 1)
         first = self.step_ == 0 or (self.keep_best and self.best_ is None)
         if dataset_valid is not None and self.at_start and first:
