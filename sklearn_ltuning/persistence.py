@@ -496,6 +496,7 @@ def read_model(path, estimator_class, *, device=None, backbone=None, trust_remot
             f"{folder}/{WEIGHTS_FILE} is not a safetensors file: "
             + " ".join(str(exc).split())[:300]
         ) from None
+    config.recipe_.check_backbone(method_spec(estimator.method), handle.shape)
     from .plan import make_plan
 
     kind = np.int64 if config.classes_kind == "int" else object

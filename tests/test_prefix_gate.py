@@ -239,6 +239,50 @@ def test_gated_model_round_trips(tiny_backbones, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
 
 
+@pytest.mark.parametrize("arch, method", [("gpt2", "lt_prompt"), ("distilbert", "lt_prefix")])
+def test_an_edited_folder_whose_gate_the_backbone_cannot_read_is_refused_at_loading(
+    tiny_backbones, tmp_path, arch, method
+):
+    import json
+
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_backbones(arch), method=method, max_epochs=1)
+    folder = clf.fit(X, y).save(tmp_path / "m")
+    assert not clf.recipe_.prefix_gate
+    config = json.loads((folder / "config.json").read_text())
+    config["recipe_"]["prefix_gate"] = True  # the gate's state is not even in the weights
+    (folder / "config.json").write_text(json.dumps(config))
+    kind = method.removeprefix("lt_")
+    with pytest.raises(ValueError, match=rf"'recipe_.prefix_gate' is true, but a gated {kind}"):
+        LTuningClassifier.load(folder)
+
+
+def test_a_gated_folder_is_refused_where_the_backbone_loads_ungateable(
+    tiny_backbones, tmp_path, monkeypatch
+):
+    """The same weights read without SDPA (e.g. an older transformers) cannot read the gate."""
+    import dataclasses
+
+    from sklearn_ltuning.backbones import loading
+
+    X, y = make_pairs(24)
+    clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1, random_state=0)
+    folder = clf.fit(X, y).save(tmp_path / "m")
+    assert clf.recipe_.prefix_gate
+    real = loading._shape_of
+    monkeypatch.setattr(
+        loading,
+        "_shape_of",
+        lambda *args, **kwargs: dataclasses.replace(real(*args, **kwargs), gateable=False),
+    )
+    loading.clear_backbone_cache()
+    try:
+        with pytest.raises(ValueError, match="a gated prefix needs a backbone whose prefix"):
+            LTuningClassifier.load(folder)
+    finally:
+        loading.clear_backbone_cache()
+
+
 def test_version_5_folders_load_ungated(tiny_backbones, tmp_path):
     import json
 

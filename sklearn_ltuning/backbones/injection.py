@@ -216,14 +216,9 @@ def use_gated_attention(handle):
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    if not handle.shape.gateable:  # decided once, at loading (BackboneShape.gateable)
-        name = handle.source.name or handle.source.path
-        raise ValueError(
-            f"A gated prefix needs a backbone whose prefix is a key/value cache read by "
-            f"SDPA attention through transformers' AttentionInterface; {name!r} has prefix "
-            f"path {handle.shape.prefix_path!r} and attention "
-            f"{model.config._attn_implementation!r}. Use the ungated prefix with this backbone."
-        )
+    need = handle.shape.gate_needs("prefix")  # decided once, at loading
+    if need:
+        raise ValueError(f"A gated prefix needs {need}. Use the ungated prefix with it.")
     AttentionInterface.register(GATED_ATTENTION, _gated_attention)
     AttentionMaskInterface.register(GATED_ATTENTION, sdpa_mask)
     model.set_attn_implementation(GATED_ATTENTION)
@@ -462,12 +457,9 @@ def run_backbone(
     """
     model, shape = handle.model, handle.shape
     if prompt is not None and prefix_gate is not None:
-        if not shape.prompt_gateable:  # e.g. a model folder whose recipe was edited
-            raise ValueError(
-                f"A gated prompt needs a causal backbone with rotary positions whose "
-                f"attention can be gated; {shape.model_type!r} is not one. Use the "
-                "ungated prompt with this backbone."
-            )
+        need = shape.gate_needs("prompt")
+        if need:
+            raise ValueError(f"A gated prompt needs {need}. Use the ungated prompt with it.")
         # A causal model's prompt never sees the input after it: its keys and values,
         # read once, are a prefix, and the gate applies to them as to any prefix.
         prefix, prompt = prompt_prefix(handle, prompt), None

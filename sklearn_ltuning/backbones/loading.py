@@ -109,6 +109,36 @@ class BackboneShape:
         """A prompt can be read through the gate: a causal, rotary, gateable model."""
         return self.gateable and self.is_decoder and self.rotary
 
+    def gate_needs(self, injects):
+        """What this backbone lacks to read a method's virtual tokens through a gate.
+
+        The one rule behind every refusal of a gated read (at fit, at loading a model
+        folder, and in :func:`~sklearn_ltuning.backbones.injection.run_backbone`).
+
+        Parameters
+        ----------
+        injects : str
+            The method's ``MethodSpec.injects`` (``"prefix"``, ``"prompt"``, ...).
+
+        Returns
+        -------
+        need : str or None
+            None where the gate can be read (or the method injects nothing to gate);
+            otherwise the requirement, phrased to follow "needs".
+        """
+        if injects == "prompt" and not self.prompt_gateable:
+            return (
+                "a causal backbone with rotary positions whose attention is SDPA through "
+                f"transformers' AttentionInterface; this backbone ({self.model_type!r}) has not"
+            )
+        if injects == "prefix" and not self.gateable:
+            return (
+                "a backbone whose prefix is a key/value cache read by SDPA attention "
+                f"through transformers' AttentionInterface; this backbone ({self.model_type!r}, "
+                f"prefix path {self.prefix_path!r}) has not"
+            )
+        return None
+
 
 class BackboneHandle:
     """A loaded, frozen backbone shared read-only by every estimator in the process.
