@@ -218,7 +218,10 @@ def use_gated_attention(handle):
 
     need = handle.shape.gate_needs("prefix")  # decided once, at loading
     if need:
-        raise ValueError(f"A gated prefix needs {need}. Use the ungated prefix with it.")
+        raise ValueError(
+            f"A gated prefix needs {need} (its attention: "
+            f"{model.config._attn_implementation!r}). Use the ungated prefix with it."
+        )
     AttentionInterface.register(GATED_ATTENTION, _gated_attention)
     AttentionMaskInterface.register(GATED_ATTENTION, sdpa_mask)
     model.set_attn_implementation(GATED_ATTENTION)
