@@ -70,20 +70,19 @@ VARIANT_PARAMS = {
     # instead of 5 % (a decoder's start was seed-dependent: benchmarks/decoder_start.py).
     "lt_prefix:shift0.01": {"method": "lt_prefix", "prefix_gate": False},
     # The recipe with the prefix read through a zero-initialised gate (its own softmax):
-    # the start is exactly the probe's, on every seed. The package's default on decoders.
-    "lt_prefix:gate": {"method": "lt_prefix", "prefix_gate": True},
-    "prefix:gate": {"method": "prefix", "prefix_gate": True},
-    # The gated prefix with the gate's own rate 10x the table's lr of 1e-3 (AdamW moves a
-    # parameter by about lr per step: in 150 steps the gate opened to 0.03-0.08 only).
-    "lt_prefix:gate10": {
-        "method": "lt_prefix",
-        "prefix_gate": True,
-        "net_kwargs": {"optimizer__param_groups": [("gate", {"lr": 1e-2})]},
-    },
+    # the start is exactly the probe's, on every seed. The gate at the rate of the rest
+    # (gate_lr_scale 1), the package's default on decoders until the gate's own rate.
+    "lt_prefix:gate": {"method": "lt_prefix", "prefix_gate": True, "gate_lr_scale": 1.0},
+    "prefix:gate": {"method": "prefix", "prefix_gate": True, "gate_lr_scale": 1.0},
+    # The gate at 10x the rate of the rest (AdamW moves a parameter by about its rate
+    # per step: in 150 steps the gate had opened to 0.03-0.06 only); the package's
+    # default on decoders since (training.GATE_LR_SCALE).
+    "lt_prefix:gate10": {"method": "lt_prefix", "prefix_gate": True, "gate_lr_scale": 10.0},
+    "prefix:gate10": {"method": "prefix", "prefix_gate": True, "gate_lr_scale": 10.0},
     # Prompts read through the same gate: their keys and values, read on their own (a
     # causal model's prompt does not see the input), become the gated prefix.
-    "lt_prompt:gate": {"method": "lt_prompt", "prefix_gate": True},
-    "prompt:gate": {"method": "prompt", "prefix_gate": True},
+    "lt_prompt:gate": {"method": "lt_prompt", "prefix_gate": True, "gate_lr_scale": 1.0},
+    "prompt:gate": {"method": "prompt", "prefix_gate": True, "gate_lr_scale": 1.0},
 }
 #: Variant name -> module settings of the probe start that replace the method record's.
 VARIANT_START_SETTINGS = {"lt_prefix:shift0.01": {"max_initial_shift": 0.01}}
@@ -183,8 +182,12 @@ def run_ltuning(data, variant, lr, seed, args):
 
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = data["train"], data["valid"], data["test"]
     steps_per_epoch = int(np.ceil(len(X_tr) / args.batch_size))
+    params = dict(VARIANT_PARAMS[variant])
+    scale = params.pop("gate_lr_scale", None)
+    if scale is not None:  # the gate's rate pinned, whatever the package's default
+        params["net_kwargs"] = {"optimizer__param_groups": [("gate", {"lr": lr * scale})]}
     clf = LTuningClassifier(
-        **VARIANT_PARAMS[variant],
+        **params,
         backbone=args.backbone,
         prefix_length=args.prefix_length,
         max_length=args.max_length,
@@ -605,9 +608,10 @@ LABELS = {
     "lt_prefix:balanced": "LT-prefix, recipe + class_weight='balanced'",
     "prefix:balanced": "prefix tuning, recipe + class_weight='balanced'",
     "lt_prefix:shift0.01": "LT-prefix, recipe, initial shift 0.01",
-    "lt_prefix:gate": "LT-prefix, recipe, gated prefix (package default on decoders)",
-    "prefix:gate": "prefix tuning, recipe, gated prefix (default on decoders)",
-    "lt_prefix:gate10": "LT-prefix, gated prefix, the gate's rate 1e-2",
+    "lt_prefix:gate": "LT-prefix, recipe, gated prefix, the gate at lr",
+    "prefix:gate": "prefix tuning, recipe, gated prefix, the gate at lr",
+    "lt_prefix:gate10": "LT-prefix, gated prefix, the gate at 10x lr (package default on decoders)",
+    "prefix:gate10": "prefix tuning, gated prefix, the gate at 10x lr (default on decoders)",
     "lt_prompt:gate": "LT-prompt, recipe, prompt read through the gate",
     "prompt:gate": "prompt tuning, recipe, prompt read through the gate",
     "peft_prompt": "PEFT prompt tuning",
@@ -914,8 +918,10 @@ LEAD_COLUMNS = [
 #: through PEFT as the reference, and the majority class.
 DECODER_COLUMNS = [
     ("frozen_lrcv", "tuned probe (decoder features)"),
-    ("lt_prefix:gate", "LT-prefix"),
-    ("prefix:gate", "prefix tuning"),
+    ("lt_prefix:gate10", "LT-prefix"),
+    ("prefix:gate10", "prefix tuning"),
+    ("lt_prefix:gate", "LT-prefix, gate at lr"),
+    ("prefix:gate", "prefix tuning, gate at lr"),
     ("lt_prefix:recipe", "LT-prefix, ungated"),
     ("prefix:recipe", "prefix tuning, ungated"),
     ("lt_prompt:recipe", "LT-prompt"),

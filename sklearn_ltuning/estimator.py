@@ -121,7 +121,10 @@ class LTuningClassifier(ClassifierMixin, BaseEstimator):
         (``"lt_prompt"``, ``"prompt"``) on a causal backbone with rotary positions:
         ``True`` reads the prompt's keys and values, computed on their own (a causal
         model's prompt never sees the input), as such a gated prefix; ``"auto"`` leaves
-        prompts ungated.
+        prompts ungated. A prefix's gate trains at 10 times ``lr``
+        (:data:`~sklearn_ltuning.training.GATE_LR_SCALE`; chosen on validation data), a
+        prompt's at ``lr``; ``net_kwargs={"optimizer__param_groups": [("gate", {"lr":
+        ...})]}`` sets its rate yourself.
     lr_schedule : {"auto", "constant", "linear"}, default="auto"
         ``"linear"``: warm up over the first 10 % of steps, then decay linearly to
         zero (:class:`~sklearn_ltuning.callbacks.WarmupLinearDecay`). ``"auto"``:

@@ -278,6 +278,14 @@ class Loop:
         )
 
 
+#: The gated prefix's gate learning rate, as a multiple of ``lr``. The gate starts at zero and AdamW
+#: moves a parameter by about its rate per step, so at ``lr`` it had opened to a max
+#: |gate| of 0.03-0.06 after 150 steps; at 10 times ``lr`` its mean |gate| grew 6-7 times
+#: and the rule set beforehand adopted it on validation (SmolLM2, SST-2 and SICK, 3
+#: seeds; ``BENCHMARKS.md``, "Gated prompt and the gate's rate").
+GATE_LR_SCALE = 10.0
+
+
 def net_callbacks(plan, loop, n_samples=None):
     """The user's callbacks plus those the recipe adds (schedule, early stopping, progress)."""
     from skorch.callbacks import ProgressBar
@@ -335,6 +343,13 @@ def build_net(plan, loop, seed, n_samples=None, net_class=None):
     }
     if plan.method.label_conditioned:
         module_kwargs["module__head"] = plan.recipe.head
+    net_kwargs = dict(loop.net_kwargs)
+    if plan.recipe.prefix_gate and plan.method.injects == "prefix":
+        # skorch's parameter groups; a user's own optimizer__param_groups replaces them.
+        # Prefix methods only, where the rate was measured: a gated prompt (asked for,
+        # never "auto") keeps the rate its screen used.
+        gate = [("gate", {"lr": loop.lr * GATE_LR_SCALE})]
+        net_kwargs.setdefault("optimizer__param_groups", gate)
     if plan.recipe.class_weight is not None:
         # skorch computes valid_loss with the same criterion, so early stopping reads
         # the weighted log-loss too.
@@ -361,7 +376,7 @@ def build_net(plan, loop, seed, n_samples=None, net_class=None):
         # the history (plots read them there).
         callbacks__print_log__keys_ignored=["step_scores", "best_step", "best_mix"],
         **module_kwargs,
-        **loop.net_kwargs,
+        **net_kwargs,
     )
 
 

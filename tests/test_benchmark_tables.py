@@ -32,9 +32,9 @@ def test_decoder_table_reads_the_chosen_rate_and_its_seeds(tmp_path):
     _write(tmp_path, "majority", 0.54)
     # Two rates for LT-prefix: 1e-3 wins on validation (seed 0), so its seeds make the cell
     # and the other rate's better *test* figure is not read.
-    _write(tmp_path, "lt_prefix:gate", 0.70, lr=1e-3, seed=0, valid_acc=0.8)
-    _write(tmp_path, "lt_prefix:gate", 0.80, lr=1e-3, seed=1, valid_acc=0.8)
-    _write(tmp_path, "lt_prefix:gate", 0.99, lr=5e-3, seed=0, valid_acc=0.6)
+    _write(tmp_path, "lt_prefix:gate10", 0.70, lr=1e-3, seed=0, valid_acc=0.8)
+    _write(tmp_path, "lt_prefix:gate10", 0.80, lr=1e-3, seed=1, valid_acc=0.8)
+    _write(tmp_path, "lt_prefix:gate10", 0.99, lr=5e-3, seed=0, valid_acc=0.6)
     table = lead_table([tmp_path], DECODER_COLUMNS).splitlines()
     assert table[0].split(" | ")[2:] == [title for _, title in DECODER_COLUMNS[:-1]] + [
         "majority |"
@@ -43,7 +43,7 @@ def test_decoder_table_reads_the_chosen_rate_and_its_seeds(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:5] == ["SICK", "800", "0.750", "0.750 ± 0.050", "not run"]
     assert cells[-1] == "0.540"
-    assert cells.count("not run") == 6
+    assert cells.count("not run") == 8
 
 
 def test_decoder_table_leaves_out_datasets_without_results(tmp_path):

@@ -12,7 +12,9 @@ decoders getting the recipe by default, which set the earlier decoder scheme exp
 in ``lt_prefix_decoder`` and ``prompt_decoder``, unchanged, and added the two
 ``*_decoder_recipe`` cases; decoders reading the prefix through a gate by default, which
 set ``prefix_gate=False`` in ``lt_prefix_decoder_recipe``, unchanged, and added
-``lt_prefix_decoder_gated``).
+``lt_prefix_decoder_gated``; the gate training at 10 times ``lr`` by default, which set
+the gate's rate to ``lr`` in ``lt_prefix_decoder_gated``, unchanged, and added
+``lt_prefix_decoder_gate_rate``).
 
 The values hold whatever OpenBLAS kernel numpy and scipy select: with the probe solved
 exactly, the six cases gave bit-identical probabilities with ``OPENBLAS_CORETYPE`` set
@@ -74,7 +76,17 @@ CASES = {  # name: (backbone, data, estimator parameters)
         "pairs",
         dict(max_epochs=2, random_state=4, prefix_gate=False),
     ),
-    "lt_prefix_decoder_gated": ("gpt2", "pairs", dict(max_epochs=2, random_state=4)),
+    # The gated prefix before the gate got its own rate (10x lr), set explicitly.
+    "lt_prefix_decoder_gated": (
+        "gpt2",
+        "pairs",
+        dict(
+            max_epochs=2,
+            random_state=4,
+            net_kwargs={"optimizer__param_groups": [("gate", {"lr": 1e-3})]},
+        ),
+    ),
+    "lt_prefix_decoder_gate_rate": ("gpt2", "pairs", dict(max_epochs=2, random_state=4)),
 }
 
 PINNED = {
@@ -122,6 +134,11 @@ PINNED = {
         [0.02873267, 0.55484658, 0.41642075],
         [0.42122130, 0.54555989, 0.03321881],
         [0.02750822, 0.00887471, 0.96361708],
+    ],
+    "lt_prefix_decoder_gate_rate": [
+        [0.02877121, 0.55482564, 0.41640315],
+        [0.42146271, 0.54534829, 0.03318899],
+        [0.02753243, 0.00886788, 0.96359968],
     ],
 }
 

@@ -161,6 +161,31 @@ def test_gated_fit_starts_at_the_probe_and_trains_the_gate(tiny_backbones, metho
     assert np.isfinite(gated[0].predict_proba(X)).all()
 
 
+def _gate_lr(clf):
+    gate = clf.net_.module_.gate
+    (group,) = [g for g in clf.net_.optimizer_.param_groups if any(p is gate for p in g["params"])]
+    return group["lr"]
+
+
+def test_the_gate_trains_at_its_own_rate_unless_the_user_sets_one(tiny_backbones):
+    from sklearn_ltuning.training import GATE_LR_SCALE
+
+    X, y = make_pairs(24)
+    params = dict(backbone=tiny_backbones("llama"), max_epochs=1, lr=2e-3, lr_schedule="constant")
+    clf = LTuningClassifier(**params).fit(X, y)
+    assert clf.recipe_.prefix_gate and GATE_LR_SCALE == 10
+    assert _gate_lr(clf) == pytest.approx(2e-3 * GATE_LR_SCALE)
+    others = [g["lr"] for g in clf.net_.optimizer_.param_groups if g["lr"] != _gate_lr(clf)]
+    assert others == [pytest.approx(2e-3)]
+    own = {"optimizer__param_groups": [("gate", {"lr": 5e-4})]}
+    assert _gate_lr(LTuningClassifier(**params, net_kwargs=own).fit(X, y)) == 5e-4
+    ungated = LTuningClassifier(**params, prefix_gate=False).fit(X, y)
+    assert len(ungated.net_.optimizer_.param_groups) == 1
+    # A gated prompt keeps the rate its screen measured.
+    prompt = LTuningClassifier(**params, method="lt_prompt", prefix_gate=True).fit(X, y)
+    assert [g["lr"] for g in prompt.net_.optimizer_.param_groups] == [2e-3]
+
+
 def test_reproduce_gate_variant_records_how_far_the_gate_opened(tiny_backbones):
     from argparse import Namespace
 
