@@ -279,9 +279,9 @@ class Loop:
 
 
 #: The gated prefix's gate learning rate, as a multiple of ``lr``. The gate starts at zero and AdamW
-#: moves a parameter by about its rate per step, so at ``lr`` it had opened to a max
-#: |gate| of 0.03-0.06 after 150 steps; at 10 times ``lr`` its mean |gate| grew 6-7 times
-#: and the rule set beforehand adopted it on validation (SmolLM2, SST-2 and SICK, 3
+#: moves a parameter by about its rate per step, so at ``lr`` its largest absolute value
+#: was 0.03-0.06 after 150 steps; at 10 times ``lr`` its mean absolute value grew 6-7
+#: times and the rule set beforehand adopted it on validation (SmolLM2, SST-2 and SICK, 3
 #: seeds; ``BENCHMARKS.md``, "Gated prompt and the gate's rate").
 GATE_LR_SCALE = 10.0
 
