@@ -278,11 +278,11 @@ class Loop:
         )
 
 
-#: The gated prefix's gate learning rate, as a multiple of ``lr``. The gate starts at zero and AdamW
-#: moves a parameter by about its rate per step, so at ``lr`` its largest absolute value
-#: was 0.03-0.06 after 150 steps; at 10 times ``lr`` its mean absolute value grew 6-7
-#: times and the rule set beforehand adopted it on validation (SmolLM2, SST-2 and SICK, 3
-#: seeds; ``BENCHMARKS.md``, "Gated prompt and the gate's rate").
+#: The gated prefix's gate learning rate, as a multiple of ``lr``. The gate starts at
+#: zero and AdamW moves a parameter by about its rate per step, so at ``lr`` its largest
+#: absolute value was 0.03-0.06 after 150 steps; at 10 times ``lr`` its mean absolute
+#: value grew 6-7 times and the rule set beforehand adopted it on validation (SmolLM2,
+#: SST-2 and SICK, 3 seeds; ``BENCHMARKS.md``, "Gated prompt and the gate's rate").
 GATE_LR_SCALE = 10.0
 
 

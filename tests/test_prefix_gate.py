@@ -1,5 +1,7 @@
 """A prefix read through a zero-initialised gate (its own softmax) starts at the frozen model."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -232,7 +234,9 @@ def test_prefix_gate_true_refused_where_the_prefix_is_hidden_states(tiny_backbon
         clf.fit(X, y)
 
 
-def test_auto_leaves_a_decoder_without_sdpa_ungated(tiny_backbones, monkeypatch):
+@contextlib.contextmanager
+def _loaded_ungateable(monkeypatch):
+    """Backbones load as if their attention could not be gated (e.g. not SDPA)."""
     import dataclasses
 
     from sklearn_ltuning.backbones import loading
@@ -245,13 +249,18 @@ def test_auto_leaves_a_decoder_without_sdpa_ungated(tiny_backbones, monkeypatch)
     )
     loading.clear_backbone_cache()
     try:
+        yield
+    finally:
+        loading.clear_backbone_cache()
+
+
+def test_auto_leaves_a_decoder_without_sdpa_ungated(tiny_backbones, monkeypatch):
+    with _loaded_ungateable(monkeypatch):
         X, y = make_pairs(24)
         clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1).fit(X, y)
         assert clf.recipe_.prefix_gate is False and clf.net_.module_.gate is None
         with pytest.raises(ValueError, match="prefix_gate=True needs"):
             LTuningClassifier(backbone=tiny_backbones("llama"), prefix_gate=True).fit(X, y)
-    finally:
-        loading.clear_backbone_cache()
 
 
 def test_gated_model_round_trips(tiny_backbones, tmp_path):
@@ -286,26 +295,13 @@ def test_a_gated_folder_is_refused_where_the_backbone_loads_ungateable(
     tiny_backbones, tmp_path, monkeypatch
 ):
     """The same weights read without SDPA (e.g. an older transformers) cannot read the gate."""
-    import dataclasses
-
-    from sklearn_ltuning.backbones import loading
-
     X, y = make_pairs(24)
     clf = LTuningClassifier(backbone=tiny_backbones("llama"), max_epochs=1, random_state=0)
     folder = clf.fit(X, y).save(tmp_path / "m")
     assert clf.recipe_.prefix_gate
-    real = loading._shape_of
-    monkeypatch.setattr(
-        loading,
-        "_shape_of",
-        lambda *args, **kwargs: dataclasses.replace(real(*args, **kwargs), gateable=False),
-    )
-    loading.clear_backbone_cache()
-    try:
+    with _loaded_ungateable(monkeypatch):
         with pytest.raises(ValueError, match="a gated prefix needs a backbone whose prefix"):
             LTuningClassifier.load(folder)
-    finally:
-        loading.clear_backbone_cache()
 
 
 def test_version_5_folders_load_ungated(tiny_backbones, tmp_path):
