@@ -56,16 +56,17 @@ VARIANTS = (
 )
 
 
-#: The padded arrays' entries the modules read (the others are bookkeeping).
-MODULE_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "segment_ids")
+def _batches(net, arrays, rows):
+    """The net's own validation batches of ``rows`` (dataset order, padding trimmed).
 
+    Read through :meth:`LTuningNet.get_iterator`, as the estimator's validation and
+    prediction are, so these accuracies are taken from the batches the fit scores.
+    """
+    from skorch.dataset import unpack_data
 
-def _batches(arrays, rows, size=32):
-    import torch
-
-    for start in range(0, len(rows), size):
-        index = rows[start : start + size]
-        yield {k: torch.as_tensor(v[index]) for k, v in arrays.items() if k in MODULE_INPUTS}
+    dataset = net.get_dataset({k: v[rows] for k, v in arrays.items()})
+    for batch in net.get_iterator(dataset, training=False):
+        yield unpack_data(batch)[0]
 
 
 def start_accuracies(data, backbone, seed):
@@ -104,7 +105,7 @@ def start_accuracies(data, backbone, seed):
     @torch.inference_mode()
     def accuracy(frozen=False, module=module):
         pred = []
-        for Xi in _batches(arrays, valid_rows):
+        for Xi in _batches(clf.net_, arrays, valid_rows):
             scores = module.frozen_scores(**Xi) if frozen else module(**Xi)
             pred.append(scores.argmax(1).numpy())
         return float(np.mean(np.concatenate(pred) == y_enc[valid_rows]))
@@ -112,7 +113,7 @@ def start_accuracies(data, backbone, seed):
     @torch.inference_mode()
     def refit_on_prefixed_features():
         features = []
-        for Xi in _batches(arrays, train_rows):
+        for Xi in _batches(clf.net_, arrays, train_rows):
             batch = Xi["input_ids"].shape[0]
             readings = [
                 module.encode(**Xi, label_idx=torch.full((batch,), k, dtype=torch.long))
