@@ -179,13 +179,14 @@ def run_ltuning(data, variant, lr, seed, args):
     """One LTuningClassifier fit; validation scores every half epoch for the curves."""
     from sklearn_ltuning import LTuningClassifier
     from sklearn_ltuning.callbacks import StepValidation, convergence_curve
+    from sklearn_ltuning.training import gate_param_groups
 
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = data["train"], data["valid"], data["test"]
     steps_per_epoch = int(np.ceil(len(X_tr) / args.batch_size))
     params = dict(VARIANT_PARAMS[variant])
     scale = params.pop("gate_lr_scale", None)
     if scale is not None:  # the gate's rate pinned, whatever the package's default
-        params["net_kwargs"] = {"optimizer__param_groups": [("gate", {"lr": lr * scale})]}
+        params["net_kwargs"] = {"optimizer__param_groups": gate_param_groups(lr, scale)}
     clf = LTuningClassifier(
         **params,
         backbone=args.backbone,

@@ -286,6 +286,22 @@ class Loop:
 GATE_LR_SCALE = 10.0
 
 
+def gate_param_groups(lr, scale=GATE_LR_SCALE):
+    """skorch ``optimizer__param_groups`` that train a gated prefix's gate at ``scale * lr``.
+
+    Parameters
+    ----------
+    lr : float
+        The rate of every other trained parameter.
+    scale : float, default=GATE_LR_SCALE
+
+    Returns
+    -------
+    list of (str, dict)
+    """
+    return [("gate", {"lr": lr * scale})]
+
+
 def net_callbacks(plan, loop, n_samples=None):
     """The user's callbacks plus those the recipe adds (schedule, early stopping, progress)."""
     from skorch.callbacks import ProgressBar
@@ -348,8 +364,7 @@ def build_net(plan, loop, seed, n_samples=None, net_class=None):
         # skorch's parameter groups; a user's own optimizer__param_groups replaces them.
         # Prefix methods only, where the rate was measured: a gated prompt (asked for,
         # never "auto") keeps the rate its screen used.
-        gate = [("gate", {"lr": loop.lr * GATE_LR_SCALE})]
-        net_kwargs.setdefault("optimizer__param_groups", gate)
+        net_kwargs.setdefault("optimizer__param_groups", gate_param_groups(loop.lr))
     if plan.recipe.class_weight is not None:
         # skorch computes valid_loss with the same criterion, so early stopping reads
         # the weighted log-loss too.
